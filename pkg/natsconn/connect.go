@@ -1,0 +1,273 @@
+// Package natsconn connects bevygap to NATS the way the Rust bevygap
+// components do (PROTOCOL.md section 2) and embeds a nats-server with
+// JetStream for `bevygap serve` and `bevygap dev`.
+package natsconn
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Options are the settings needed to reach a NATS server.
+type Options struct {
+	// Host is NATS_HOST: "host", "host:port" or a nats:// / tls:// URL
+	// (several separated by commas).
+	Host string
+	// User and Password are NATS_USER / NATS_PASSWORD; both or neither.
+	User     string
+	Password string
+	// CAFile is NATS_CA: a PEM root CA to trust for the server certificate.
+	CAFile string
+	// CAContents is NATS_CA_CONTENTS: the PEM text of that CA.
+	CAContents string
+	// Insecure is NATS_INSECURE: plain TCP, no TLS. Otherwise TLS is required.
+	Insecure bool
+	// Name is the client name shown by the server (e.g. "matchmaker").
+	Name string
+	// MaxReconnects bounds reconnect attempts (-1 forever). Zero means 10, as the Rust.
+	MaxReconnects int
+	// ConnectTimeout bounds the initial dial. Zero means 5 s.
+	ConnectTimeout time.Duration
+	// Logger receives connection events (disconnects, reconnects). Nil discards.
+	Logger *slog.Logger
+}
+
+// Sentinel errors; Connect wraps one of them so callers can map them to exit codes.
+var (
+	ErrNoHost      = errors.New("no NATS server configured")
+	ErrAuth        = errors.New("nats authorization failed")
+	ErrTLS         = errors.New("nats tls failed")
+	ErrUnreachable = errors.New("nats server unreachable")
+	ErrConfig      = errors.New("invalid nats settings")
+)
+
+// URLs turns Host into the server URL list handed to nats.go.
+func (o Options) URLs() ([]string, error) {
+	if strings.TrimSpace(o.Host) == "" {
+		return nil, fmt.Errorf("%w: set NATS_HOST (or --nats-host)", ErrNoHost)
+	}
+	var out []string
+	for _, h := range strings.Split(o.Host, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if !strings.Contains(h, "://") {
+			scheme := "nats"
+			if !o.Insecure {
+				scheme = "tls"
+			}
+			if _, _, err := net.SplitHostPort(h); err != nil {
+				h = net.JoinHostPort(strings.Trim(h, "[]"), "4222")
+			}
+			h = scheme + "://" + h
+		}
+		u, err := url.Parse(h)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%w: NATS_HOST entry %q is not host, host:port or a nats:// URL", ErrConfig, h)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return nil, fmt.Errorf("%w: NATS_HOST scheme %q not supported (use nats:// or tls://)", ErrConfig, u.Scheme)
+		}
+		if u.Port() != "" {
+			if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+				return nil, fmt.Errorf("%w: NATS_HOST port %q must be 1..65535", ErrConfig, u.Port())
+			}
+		}
+		u.User = nil // credentials only through NATS_USER/NATS_PASSWORD
+		out = append(out, u.String())
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: set NATS_HOST (or --nats-host)", ErrNoHost)
+	}
+	return out, nil
+}
+
+// TLSConfig returns the TLS configuration implied by the options, or nil when
+// Insecure is set.
+func (o Options) TLSConfig() (*tls.Config, error) {
+	if o.Insecure {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	var pem []byte
+	switch {
+	case o.CAContents != "" && o.CAFile != "":
+		return nil, fmt.Errorf("%w: set NATS_CA or NATS_CA_CONTENTS, not both", ErrConfig)
+	case o.CAContents != "":
+		pem = []byte(NormalizePEM(o.CAContents))
+	case o.CAFile != "":
+		b, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading NATS_CA: %v", ErrConfig, err)
+		}
+		pem = b
+	}
+	if pem != nil {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			which := "NATS_CA"
+			if o.CAContents != "" {
+				which = "NATS_CA_CONTENTS"
+			}
+			return nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrConfig, which)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// NormalizePEM restores the line breaks of a PEM block that travelled on one
+// line (the `--ca_contents '<PEM>'` docker argument strips newlines).
+func NormalizePEM(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "\n") {
+		return s + "\n"
+	}
+	var b strings.Builder
+	for s != "" {
+		i := strings.Index(s, "-----BEGIN ")
+		if i < 0 {
+			break
+		}
+		s = s[i:]
+		hdrEnd := strings.Index(s[len("-----BEGIN "):], "-----")
+		if hdrEnd < 0 {
+			break
+		}
+		hdrEnd += len("-----BEGIN ") + 5
+		label := s[len("-----BEGIN ") : hdrEnd-5]
+		footer := "-----END " + label + "-----"
+		j := strings.Index(s, footer)
+		if j < 0 {
+			break
+		}
+		body := strings.ReplaceAll(strings.TrimSpace(s[hdrEnd:j]), " ", "")
+		b.WriteString(s[:hdrEnd] + "\n")
+		for len(body) > 64 {
+			b.WriteString(body[:64] + "\n")
+			body = body[64:]
+		}
+		if body != "" {
+			b.WriteString(body + "\n")
+		}
+		b.WriteString(footer + "\n")
+		s = s[j+len(footer):]
+	}
+	return b.String()
+}
+
+// Connect dials NATS. Errors name the server, the user and whether TLS, auth or
+// the network failed; they never contain the password.
+func Connect(ctx context.Context, o Options) (*nats.Conn, error) {
+	urls, err := o.URLs()
+	if err != nil {
+		return nil, err
+	}
+	if (o.User == "") != (o.Password == "") {
+		return nil, fmt.Errorf("%w: NATS_USER and NATS_PASSWORD go together (one is empty)", ErrConfig)
+	}
+	tlsCfg, err := o.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	maxRe := o.MaxReconnects
+	if maxRe == 0 {
+		maxRe = 10
+	}
+	timeout := o.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.Timeout(timeout),
+		nats.MaxReconnects(maxRe),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.CustomReconnectDelay(backoff),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Warn("nats async error", "err", err) }),
+	}
+	if o.User != "" {
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if tlsCfg != nil {
+		opts = append(opts, nats.Secure(tlsCfg))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
+	if err != nil {
+		return nil, describe(err, urls, o)
+	}
+	return nc, nil
+}
+
+// backoff is an exponential reconnect delay: 250 ms doubling to 8 s.
+func backoff(attempts int) time.Duration {
+	d := 250 * time.Millisecond
+	for i := 1; i < attempts && d < 8*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 8*time.Second)
+}
+
+func describe(err error, urls []string, o Options) error {
+	where := strings.Join(urls, ",")
+	user := ""
+	if o.User != "" {
+		user = fmt.Sprintf(" as user %q", o.User)
+	}
+	msg := err.Error()
+	if o.Password != "" {
+		msg = strings.ReplaceAll(msg, o.Password, "[redacted]")
+	}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(msg), "authorization violation"):
+		return fmt.Errorf("%w: %s refused the credentials%s (check NATS_USER/NATS_PASSWORD)", ErrAuth, where, user)
+	case errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr):
+		return fmt.Errorf("%w: certificate of %s not trusted: %s (set NATS_CA or NATS_CA_CONTENTS)", ErrTLS, where, msg)
+	case errors.Is(err, nats.ErrSecureConnRequired):
+		return fmt.Errorf("%w: %s requires TLS but NATS_INSECURE is set", ErrTLS, where)
+	case errors.Is(err, nats.ErrSecureConnWanted) || strings.Contains(msg, "tls: first record") || strings.Contains(msg, "TLS handshake"):
+		return fmt.Errorf("%w: TLS handshake with %s failed: %s (server without TLS? set NATS_INSECURE=1)", ErrTLS, where, msg)
+	case errors.Is(err, nats.ErrNoServers) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, nats.ErrTimeout) || isNetErr(err):
+		return fmt.Errorf("%w: cannot reach NATS at %s%s: %s", ErrUnreachable, where, user, msg)
+	}
+	return fmt.Errorf("connecting to NATS at %s%s: %s", where, user, msg)
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe)
+}

@@ -1,0 +1,161 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Descriptions exactly as the Rust side sets them.
+const (
+	descEG2LY     = "Maps Edgegap Session IDs to Lightyear Client IDs"
+	descLY2EG     = "Maps Lightyear Client IDs to Edgegap Session IDs"
+	descCerts     = "Maps server public ip to their self-signed cert digests"
+	descUnclaimed = "Any session ids we get from the API are stored here, and if they key age gets too big, we delete the session via the API."
+)
+
+// Spec is one compat stream: its protocol base name and the exact config the
+// Rust side (async-nats 0.36) creates.
+type Spec struct {
+	Base   string // bucket base name, or the stream name for the delete queue
+	Bucket bool   // a KV bucket (stream KV_<bucket>)
+	Config jetstream.StreamConfig
+}
+
+func kvStream(bucket, desc string, maxAge time.Duration, maxValue int32) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              "KV_" + bucket,
+		Description:       desc,
+		Subjects:          []string{"$KV." + bucket + ".>"},
+		Retention:         jetstream.LimitsPolicy,
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardNew,
+		MaxAge:            maxAge,
+		MaxMsgSize:        maxValue,
+		Storage:           jetstream.FileStorage,
+		Replicas:          1,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		AllowDirect:       true,
+	}
+}
+
+// Specs returns the five compat buckets and the delete stream, in the names
+// of n. Any change here breaks unmodified Rust game servers: the compat test
+// pins them against the fixtures the Rust client sends.
+func Specs(n Names) []Spec {
+	b := n.Bucket
+	return []Spec{
+		{BucketSessionsEG2LY, true, kvStream(b(BucketSessionsEG2LY), descEG2LY, 30*time.Second, 1024)},
+		{BucketSessionsLY2EG, true, kvStream(b(BucketSessionsLY2EG), descLY2EG, 30*time.Second, 1024)},
+		{BucketActiveConnections, true, kvStream(b(BucketActiveConnections), "", 0, 0)},
+		{BucketUnclaimedSessions, true, kvStream(b(BucketUnclaimedSessions), descUnclaimed, 0, 1024)},
+		{BucketCertDigests, true, kvStream(b(BucketCertDigests), descCerts, 14*24*time.Hour, 1024)},
+		{DeleteStream, false, jetstream.StreamConfig{
+			Name:      n.Stream(DeleteStream),
+			Subjects:  []string{n.Subject(deleteSubjectPrefix) + ".*"},
+			Retention: jetstream.WorkQueuePolicy,
+			Discard:   jetstream.DiscardOld,
+			Storage:   jetstream.FileStorage,
+			Replicas:  1,
+		}},
+	}
+}
+
+// EnsureResult reports what EnsureAll did for one stream.
+type EnsureResult struct {
+	Stream  string `json:"stream"`
+	Bucket  string `json:"bucket,omitempty"`
+	Created bool   `json:"created"`
+}
+
+// ErrIncompatible means a bucket or stream exists with a configuration the
+// Rust side would not accept.
+var ErrIncompatible = errors.New("incompatible stream configuration")
+
+// EnsureAll creates every compat bucket and the delete stream if missing. It
+// is idempotent and never changes an existing stream: one whose configuration
+// differs from the protocol is reported as ErrIncompatible.
+func EnsureAll(ctx context.Context, js jetstream.JetStream, n Names) ([]EnsureResult, error) {
+	var out []EnsureResult
+	for _, s := range Specs(n) {
+		r := EnsureResult{Stream: s.Config.Name}
+		if s.Bucket {
+			r.Bucket = n.Bucket(s.Base)
+		}
+		_, existErr := js.Stream(ctx, s.Config.Name)
+		existed := existErr == nil
+		if existErr != nil && !errors.Is(existErr, jetstream.ErrStreamNotFound) {
+			return out, fmt.Errorf("looking up stream %s: %w", s.Config.Name, existErr)
+		}
+		// The server accepts a create whose config equals the existing one and
+		// refuses (err_code 10058) one that differs: let it be the judge.
+		_, err := js.CreateStream(ctx, s.Config)
+		switch {
+		case err == nil:
+			r.Created = !existed
+		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+			if cerr := Check(ctx, js, s); cerr != nil {
+				return out, cerr
+			}
+			return out, fmt.Errorf("%w: stream %s exists with a different configuration", ErrIncompatible, s.Config.Name)
+		default:
+			return out, fmt.Errorf("creating stream %s: %w", s.Config.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Check compares an existing stream with its spec and names the first field
+// that differs.
+func Check(ctx context.Context, js jetstream.JetStream, s Spec) error {
+	st, err := js.Stream(ctx, s.Config.Name)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", s.Config.Name, err)
+	}
+	if d := Diff(s.Config, st.CachedInfo().Config); d != "" {
+		return fmt.Errorf("%w: stream %s: %s (delete it or fix the other creator)", ErrIncompatible, s.Config.Name, d)
+	}
+	return nil
+}
+
+// Diff names the first protocol-relevant field where got differs from want, or "".
+func Diff(want, got jetstream.StreamConfig) string {
+	norm := func(v int64) int64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	switch {
+	case want.Description != got.Description:
+		return fmt.Sprintf("description is %q, want %q", got.Description, want.Description)
+	case !slices.Equal(want.Subjects, got.Subjects):
+		return fmt.Sprintf("subjects are %v, want %v", got.Subjects, want.Subjects)
+	case want.Retention != got.Retention:
+		return fmt.Sprintf("retention is %v, want %v", got.Retention, want.Retention)
+	case want.Discard != got.Discard:
+		return fmt.Sprintf("discard is %v, want %v", got.Discard, want.Discard)
+	case want.MaxAge != got.MaxAge:
+		return fmt.Sprintf("max_age is %v, want %v", got.MaxAge, want.MaxAge)
+	case norm(int64(want.MaxMsgSize)) != norm(int64(got.MaxMsgSize)):
+		return fmt.Sprintf("max_msg_size is %d, want %d", got.MaxMsgSize, want.MaxMsgSize)
+	case norm(want.MaxMsgsPerSubject) != norm(got.MaxMsgsPerSubject):
+		return fmt.Sprintf("max_msgs_per_subject is %d, want %d", got.MaxMsgsPerSubject, want.MaxMsgsPerSubject)
+	case norm(want.MaxMsgs) != norm(got.MaxMsgs):
+		return fmt.Sprintf("max_msgs is %d, want %d", got.MaxMsgs, want.MaxMsgs)
+	case norm(want.MaxBytes) != norm(got.MaxBytes):
+		return fmt.Sprintf("max_bytes is %d, want %d", got.MaxBytes, want.MaxBytes)
+	case want.Storage != got.Storage:
+		return fmt.Sprintf("storage is %v, want %v", got.Storage, want.Storage)
+	case want.AllowRollup != got.AllowRollup || want.DenyDelete != got.DenyDelete || want.AllowDirect != got.AllowDirect:
+		return fmt.Sprintf("rollup/deny_delete/allow_direct are %v/%v/%v, want %v/%v/%v",
+			got.AllowRollup, got.DenyDelete, got.AllowDirect, want.AllowRollup, want.DenyDelete, want.AllowDirect)
+	}
+	return ""
+}

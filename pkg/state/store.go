@@ -1,0 +1,215 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrNotFound is returned when a key is absent.
+var ErrNotFound = errors.New("not found")
+
+// Store is the typed view of the compat buckets and the delete queue.
+type Store struct {
+	Names Names
+	JS    jetstream.JetStream
+
+	eg2ly, ly2eg, active, unclaimed, certs jetstream.KeyValue
+}
+
+// Open ensures every compat bucket and stream exists and binds them.
+func Open(ctx context.Context, nc *nats.Conn, n Names) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if _, err := EnsureAll(ctx, js, n); err != nil {
+		return nil, err
+	}
+	s := &Store{Names: n, JS: js}
+	for _, b := range []struct {
+		name string
+		kv   *jetstream.KeyValue
+	}{
+		{BucketSessionsEG2LY, &s.eg2ly}, {BucketSessionsLY2EG, &s.ly2eg},
+		{BucketActiveConnections, &s.active}, {BucketUnclaimedSessions, &s.unclaimed},
+		{BucketCertDigests, &s.certs},
+	} {
+		kv, err := js.KeyValue(ctx, n.Bucket(b.name))
+		if err != nil {
+			return nil, fmt.Errorf("binding bucket %s: %w", n.Bucket(b.name), err)
+		}
+		*b.kv = kv
+	}
+	return s, nil
+}
+
+func get(ctx context.Context, kv jetstream.KeyValue, key string) (string, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", fmt.Errorf("%s in %s: %w", key, kv.Bucket(), ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("get %s from %s: %w", key, kv.Bucket(), err)
+	}
+	return string(e.Value()), nil
+}
+
+func del(ctx context.Context, kv jetstream.KeyValue, key string) error {
+	if err := kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete %s from %s: %w", key, kv.Bucket(), err)
+	}
+	return nil
+}
+
+// PutSeat records a seat in both session maps: client id -> session id and
+// session id -> client id (decimal text), as the Rust matchmaker does.
+func (s *Store) PutSeat(ctx context.Context, clientID uint64, sessionID string) error {
+	cid := strconv.FormatUint(clientID, 10)
+	if _, err := s.ly2eg.Put(ctx, cid, []byte(sessionID)); err != nil {
+		return fmt.Errorf("put %s in %s: %w", cid, s.ly2eg.Bucket(), err)
+	}
+	if _, err := s.eg2ly.Put(ctx, sessionID, []byte(cid)); err != nil {
+		return fmt.Errorf("put %s in %s: %w", sessionID, s.eg2ly.Bucket(), err)
+	}
+	return nil
+}
+
+// SessionForClient reads sessions_ly2eg.
+func (s *Store) SessionForClient(ctx context.Context, clientID uint64) (string, error) {
+	return get(ctx, s.ly2eg, strconv.FormatUint(clientID, 10))
+}
+
+// ClientForSession reads sessions_eg2ly.
+func (s *Store) ClientForSession(ctx context.Context, sessionID string) (uint64, error) {
+	v, err := get(ctx, s.eg2ly, sessionID)
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s in %s holds %q, not a client id", sessionID, s.eg2ly.Bucket(), v)
+	}
+	return id, nil
+}
+
+// PutActive records that a client is connected to its session's game server.
+func (s *Store) PutActive(ctx context.Context, sessionID string, clientID uint64) error {
+	if _, err := s.active.Put(ctx, sessionID, []byte(strconv.FormatUint(clientID, 10))); err != nil {
+		return fmt.Errorf("put %s in %s: %w", sessionID, s.active.Bucket(), err)
+	}
+	return nil
+}
+
+// DeleteActive records a disconnect.
+func (s *Store) DeleteActive(ctx context.Context, sessionID string) error {
+	return del(ctx, s.active, sessionID)
+}
+
+// ActiveClient returns the client connected on a session.
+func (s *Store) ActiveClient(ctx context.Context, sessionID string) (uint64, error) {
+	v, err := get(ctx, s.active, sessionID)
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s in %s holds %q, not a client id", sessionID, s.active.Bucket(), v)
+	}
+	return id, nil
+}
+
+// PutUnclaimed marks a session as created but not yet used by any client.
+func (s *Store) PutUnclaimed(ctx context.Context, sessionID string) error {
+	if _, err := s.unclaimed.Put(ctx, sessionID, []byte(sessionID)); err != nil {
+		return fmt.Errorf("put %s in %s: %w", sessionID, s.unclaimed.Bucket(), err)
+	}
+	return nil
+}
+
+// DeleteUnclaimed removes a session from unclaimed_sessions.
+func (s *Store) DeleteUnclaimed(ctx context.Context, sessionID string) error {
+	return del(ctx, s.unclaimed, sessionID)
+}
+
+// IsUnclaimed reports whether a session is still waiting for its client.
+func (s *Store) IsUnclaimed(ctx context.Context, sessionID string) (bool, error) {
+	_, err := get(ctx, s.unclaimed, sessionID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// PutCertDigest records a game server's certificate digest by public IP.
+func (s *Store) PutCertDigest(ctx context.Context, ip, digest string) error {
+	if _, err := s.certs.Put(ctx, ip, []byte(digest)); err != nil {
+		return fmt.Errorf("put %s in %s: %w", ip, s.certs.Bucket(), err)
+	}
+	return nil
+}
+
+// CertDigest reads a game server's certificate digest.
+func (s *Store) CertDigest(ctx context.Context, ip string) (string, error) {
+	return get(ctx, s.certs, ip)
+}
+
+// WaitCertDigest returns the digest for ip, waiting up to wait for a game
+// server to publish it (a KV watch, not a loop of gets).
+func (s *Store) WaitCertDigest(ctx context.Context, ip string, wait time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	w, err := s.certs.Watch(ctx, ip, jetstream.IgnoreDeletes())
+	if err != nil {
+		return "", fmt.Errorf("watch %s in %s: %w", ip, s.certs.Bucket(), err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%s in %s after %v: %w", ip, s.certs.Bucket(), wait, ErrNotFound)
+		case e, ok := <-w.Updates():
+			if !ok {
+				return "", fmt.Errorf("%s in %s: watch closed: %w", ip, s.certs.Bucket(), ErrNotFound)
+			}
+			if e != nil && len(e.Value()) > 0 {
+				return string(e.Value()), nil
+			}
+		}
+	}
+}
+
+// Active and Unclaimed expose the raw buckets for watchers.
+func (s *Store) Active() jetstream.KeyValue    { return s.active }
+func (s *Store) Unclaimed() jetstream.KeyValue { return s.unclaimed }
+
+// EnqueueDelete queues a session for deletion through the Edgegap API. The
+// message id makes repeated enqueues within the stream's duplicate window
+// (2 minutes) collapse into one job, so every replica may enqueue safely.
+func (s *Store) EnqueueDelete(ctx context.Context, sessionID string) error {
+	_, err := s.JS.Publish(ctx, s.Names.DeleteSubject(sessionID), []byte(sessionID), jetstream.WithMsgID("del-"+sessionID))
+	if err != nil {
+		return fmt.Errorf("queue delete of session %s: %w", sessionID, err)
+	}
+	return nil
+}
+
+// DeleteConsumer creates (or binds) the durable pull consumer the delete
+// worker reads, api-deleter-1 with explicit ack.
+func (s *Store) DeleteConsumer(ctx context.Context, maxDeliver int, ackWait time.Duration) (jetstream.Consumer, error) {
+	c, err := s.JS.CreateOrUpdateConsumer(ctx, s.Names.Stream(DeleteStream), jetstream.ConsumerConfig{
+		Durable:    DeleteConsumer,
+		AckPolicy:  jetstream.AckExplicitPolicy,
+		MaxDeliver: maxDeliver,
+		AckWait:    ackWait,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete consumer %s: %w", DeleteConsumer, err)
+	}
+	return c, nil
+}
