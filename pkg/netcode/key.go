@@ -107,8 +107,8 @@ func isHexDigit(c byte) bool {
 }
 
 func parseBase64Key(k *PrivateKey, s string) error {
-	var buf [base64.StdEncoding.EncodedLen(KeySize)]byte // decoded size is at most this
-	n, err := base64.StdEncoding.Strict().Decode(buf[:], []byte(s))
+	buf := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+	n, err := base64.StdEncoding.Strict().Decode(buf, []byte(s))
 	if err != nil {
 		var ce base64.CorruptInputError
 		if errors.As(err, &ce) {

@@ -84,11 +84,11 @@ func TestParseMatchmakerRequest(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 	for in, want := range map[string]string{
-		`{`:                        "not valid JSON",
-		`{"game":"g"}`:             "no client_ip",
-		`{"client_ip":"nope"}`:     "not an IP address",
-		`{"client_ip":null}`:       "no client_ip",
-		`[1,2]`:                    "not valid JSON",
+		`{`:                    "not valid JSON",
+		`{"game":"g"}`:         "no client_ip",
+		`{"client_ip":"nope"}`: "not an IP address",
+		`{"client_ip":null}`:   "no client_ip",
+		`[1,2]`:                "not valid JSON",
 	} {
 		_, err := ParseMatchmakerRequest([]byte(in))
 		pe, ok := err.(*Error)

@@ -3,6 +3,7 @@ package gen_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,6 +48,33 @@ func TestGeneratedClientUpToDate(t *testing.T) {
 	}
 }
 
+// TestGeneratorVersionMatchesGoMod checks that the version written into the
+// generated header is the one go.mod pins (test binaries carry no
+// dependency build info, so Generate cannot check it itself here).
+func TestGeneratorVersionMatchesGoMod(t *testing.T) {
+	mod, err := os.ReadFile("../../../go.mod")
+	if err != nil {
+		t.Fatalf("read go.mod: %v", err)
+	}
+	want := edgegapgen.GeneratorModule + " " + edgegapgen.GeneratorVersion
+	for line := range strings.Lines(string(mod)) {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == edgegapgen.GeneratorModule {
+			if got := f[0] + " " + f[1]; got != want {
+				t.Fatalf("go.mod requires %q, edgegapgen.GeneratorVersion says %q", got, want)
+			}
+			return
+		}
+		if len(f) >= 3 && f[0] == "require" && f[1] == edgegapgen.GeneratorModule {
+			if got := f[1] + " " + f[2]; got != want {
+				t.Fatalf("go.mod requires %q, edgegapgen.GeneratorVersion says %q", got, want)
+			}
+			return
+		}
+	}
+	t.Fatalf("go.mod does not require %s", edgegapgen.GeneratorModule)
+}
+
 // firstDiff describes the first line where committed and fresh output differ.
 func firstDiff(got, want string) string {
 	g := strings.Split(got, "\n")
@@ -60,21 +88,8 @@ func firstDiff(got, want string) string {
 			wl = w[i]
 		}
 		if gl != wl {
-			return "first difference at line " + itoa(i+1) + ":\n  committed: " + gl + "\n  generated: " + wl
+			return fmt.Sprintf("first difference at line %d:\n  committed: %s\n  generated: %s", i+1, gl, wl)
 		}
 	}
 	return "outputs differ"
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-		if i == 0 {
-			return string(b[n:])
-		}
-	}
 }
