@@ -1,0 +1,145 @@
+// Package factory gives commands their dependencies, built lazily from the
+// resolved configuration: streams, logger, NATS connection, clock.
+package factory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
+
+	"github.com/bevygap/bevygap/pkg/config"
+	"github.com/bevygap/bevygap/pkg/iostreams"
+	"github.com/bevygap/bevygap/pkg/natsconn"
+	"github.com/bevygap/bevygap/pkg/output"
+	"github.com/bevygap/bevygap/pkg/state"
+)
+
+// Factory is shared by every command of one process.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	Now       func() time.Time
+
+	// Set by the root command before a command runs.
+	Cfg    *config.Config
+	Format output.Format
+	Logger *slog.Logger
+}
+
+// New returns a factory for the process's stdio.
+func New(io *iostreams.IOStreams) *Factory {
+	return &Factory{IOStreams: io, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// Config returns the resolved configuration (loaded by the root command).
+func (f *Factory) Config() *config.Config {
+	if f.Cfg == nil {
+		c, err := config.Load("", pflag.NewFlagSet("none", pflag.ContinueOnError))
+		if err != nil {
+			panic(err) // only reachable from tests that skip the root command
+		}
+		f.Cfg = c
+	}
+	return f.Cfg
+}
+
+// NATSOptions builds connection options from the configuration.
+func (f *Factory) NATSOptions(name string) (natsconn.Options, error) {
+	c := f.Config()
+	insecure, err := c.Bool("nats-insecure")
+	if err != nil {
+		return natsconn.Options{}, err
+	}
+	return natsconn.Options{
+		Host:       c.String("nats-host"),
+		User:       c.String("nats-user"),
+		Password:   c.String("nats-password"),
+		CAFile:     c.String("nats-ca"),
+		CAContents: c.String("nats-ca-contents"),
+		Insecure:   insecure,
+		Name:       name,
+		Logger:     f.Logger,
+	}, nil
+}
+
+// NATS connects to the configured NATS server.
+func (f *Factory) NATS(ctx context.Context, name string) (*nats.Conn, error) {
+	o, err := f.NATSOptions(name)
+	if err != nil {
+		return nil, err
+	}
+	return natsconn.Connect(ctx, o)
+}
+
+// Names returns the (possibly namespaced) NATS names.
+func (f *Factory) Names() (state.Names, error) {
+	return state.NewNames(f.Config().String("nats-namespace"))
+}
+
+// Store connects to NATS and opens the compat buckets. Close the connection
+// when done.
+func (f *Factory) Store(ctx context.Context, name string) (*state.Store, *nats.Conn, error) {
+	names, err := f.Names()
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := f.NATS(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := state.Open(ctx, nc, names)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return s, nc, nil
+}
+
+// Theme is the output theme for this process.
+func (f *Factory) Theme() output.Theme { return output.NewTheme(f.IOStreams) }
+
+// Confirm asks before a destructive action: on a terminal it prompts, off a
+// terminal it requires yes (--yes) and otherwise returns a usage error.
+func (f *Factory) Confirm(yes bool, question string) error {
+	if yes {
+		return nil
+	}
+	if !f.IOStreams.CanPrompt() {
+		return UsageErrorf("%s: refusing without --yes when not on a terminal", strings.TrimSuffix(question, "?"))
+	}
+	ok, err := f.IOStreams.Confirm(question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrCancelled
+	}
+	return nil
+}
+
+// UsageError is a mistake in how a command was called (exit 2).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// UsageErrorf builds a UsageError.
+func UsageErrorf(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
+
+// ErrCancelled means the user declined; nothing was done.
+var ErrCancelled = errors.New("cancelled")
+
+// SilentError carries an exit code after the command already printed its result.
+type SilentError struct{ Code int }
+
+func (e *SilentError) Error() string { return fmt.Sprintf("exit %d", e.Code) }
+
+// AuthError is refused or missing credentials (exit 4).
+type AuthError struct{ Err error }
+
+func (e *AuthError) Error() string { return e.Err.Error() }
+func (e *AuthError) Unwrap() error { return e.Err }
