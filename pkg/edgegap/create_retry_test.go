@@ -1,0 +1,38 @@
+package edgegap_test
+
+import (
+	"testing"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/edgegapsim"
+)
+
+// Creating a session is not idempotent: a 5xx is not retried (Edgegap may
+// have created it, and a second one would leak), a 429 is (it was rejected
+// before anything happened).
+func TestCreateSessionRetriesOnlyWhenNothingHappened(t *testing.T) {
+	srv := startSim(t, edgegapsim.Config{})
+	c := newClient(t, srv, nil)
+	req := edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"1.2.3.4"}}
+
+	if err := srv.FailNext(edgegapsim.EndpointSessionPost, 503); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSession(t.Context(), req); edgegap.StatusCode(err) != 503 {
+		t.Fatalf("want the 503, got %v", err)
+	}
+	if n := srv.Stats().Total(edgegapsim.EndpointSessionPost); n != 1 {
+		t.Fatalf("a 503 on create was sent %d times, want 1", n)
+	}
+
+	if err := srv.FailNext(edgegapsim.EndpointSessionPost, 429); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSession(t.Context(), req); err != nil {
+		t.Fatalf("429 then success: %v", err)
+	}
+	st := srv.Stats()
+	if st.Count(edgegapsim.EndpointSessionPost, 429) != 1 || st.Count(edgegapsim.EndpointSessionPost, 200) != 1 || st.SessionsCreated != 1 {
+		t.Fatalf("calls %v, sessions created %d", st.Calls[edgegapsim.EndpointSessionPost], st.SessionsCreated)
+	}
+}
