@@ -44,19 +44,24 @@ func ParsePrivateKey(s string) (PrivateKey, error) {
 	if len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']' {
 		s = strings.TrimSpace(s[1 : len(s)-1])
 	}
+	var err error
 	switch {
 	case s == "":
-		return k, errors.New("private key: empty")
+		err = errors.New("private key: empty")
 	case strings.Contains(s, ","):
-		return k, parseDecimalKey(&k, s)
+		err = parseDecimalKey(&k, s)
 	case len(s) == 2*KeySize:
-		return k, parseHexKey(&k, s)
+		err = parseHexKey(&k, s)
 	case len(s) == base64.StdEncoding.EncodedLen(KeySize):
-		return k, parseBase64Key(&k, s)
+		err = parseBase64Key(&k, s)
 	default:
-		return k, fmt.Errorf("private key: unrecognised format (%d characters and no commas): "+
+		err = fmt.Errorf("private key: unrecognised format (%d characters and no commas): "+
 			"want 32 comma-separated numbers, 64 hex digits or 44 base64 characters", len(s))
 	}
+	if err != nil {
+		return PrivateKey{}, err // never a partly parsed key
+	}
+	return k, nil
 }
 
 func parseDecimalKey(k *PrivateKey, s string) error {
