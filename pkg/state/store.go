@@ -162,6 +162,12 @@ func (s *Store) CertDigest(ctx context.Context, ip string) (string, error) {
 // WaitCertDigest returns the digest for ip, waiting up to wait for a game
 // server to publish it (a KV watch, not a loop of gets).
 func (s *Store) WaitCertDigest(ctx context.Context, ip string, wait time.Duration) (string, error) {
+	// Fast path: usually the game server published it long ago.
+	if d, err := get(ctx, s.certs, ip); err == nil && d != "" {
+		return d, nil
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return "", err
+	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	w, err := s.certs.Watch(ctx, ip, jetstream.IgnoreDeletes())
@@ -212,4 +218,20 @@ func (s *Store) DeleteConsumer(ctx context.Context, maxDeliver int, ackWait time
 		return nil, fmt.Errorf("delete consumer %s: %w", DeleteConsumer, err)
 	}
 	return c, nil
+}
+
+// BucketDeadLetters holds sessions whose deletion kept failing (a bevygap
+// addition; not part of the Rust protocol).
+const BucketDeadLetters = "bevygap_dead_letters"
+
+// DeadLetters opens (creating if needed) the dead-letter bucket.
+func (s *Store) DeadLetters(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      s.Names.Bucket(BucketDeadLetters),
+		Description: "Edgegap sessions bevygap failed to delete; check and delete them by hand (bevygap sessions rm)",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter bucket: %w", err)
+	}
+	return kv, nil
 }

@@ -1,0 +1,215 @@
+package matchmaker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
+)
+
+// recentDeleteWindow bounds how old a disconnect seen at startup may be for
+// its session to be queued again (a restart must not miss disconnects that
+// happened while no matchmaker ran; much older ones were handled already).
+const recentDeleteWindow = 10 * time.Minute
+
+// watchActive follows active_connections: a Put means a client connected,
+// so its session is claimed; a Delete or Purge means it left, so the
+// session is queued for deletion.
+func (m *Matchmaker) watchActive(ctx context.Context) error {
+	w, err := m.cfg.Store.Active().WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", m.cfg.Store.Active().Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	initial := true
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("active connections watch closed")
+			}
+			if e == nil {
+				initial = false
+				continue
+			}
+			sid := e.Key()
+			switch e.Operation() {
+			case jetstream.KeyValuePut:
+				if err := m.cfg.Store.DeleteUnclaimed(ctx, sid); err != nil {
+					m.log.Warn("claiming session failed", "session_id", sid, "err", err)
+				} else if !initial {
+					m.log.Info("client connected, session claimed", "session_id", sid, "client_id", string(e.Value()))
+				}
+			case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
+				if initial && m.cfg.Now().Sub(e.Created()) > recentDeleteWindow {
+					continue
+				}
+				if err := m.cfg.Store.EnqueueDelete(ctx, sid); err != nil {
+					m.log.Error("queueing session of a disconnected client failed", "session_id", sid, "err", err)
+					continue
+				}
+				m.log.Info("client disconnected, session queued for deletion", "session_id", sid)
+			}
+		}
+	}
+}
+
+// reap queues sessions that stayed in unclaimed_sessions longer than
+// UnclaimedTTL for deletion. It keeps the bucket in memory through a KV
+// watch instead of scanning every key on a timer. Every replica reaps;
+// that is safe because queueing is idempotent (message de-duplication on
+// the session id) and removing the key is too.
+func (m *Matchmaker) reap(ctx context.Context) error {
+	w, err := m.cfg.Store.Unclaimed().WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", m.cfg.Store.Unclaimed().Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	since := map[string]time.Time{}
+	tick := time.NewTicker(min(m.cfg.UnclaimedTTL/4, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("unclaimed sessions watch closed")
+			}
+			if e == nil {
+				continue
+			}
+			if e.Operation() == jetstream.KeyValuePut {
+				since[e.Key()] = e.Created()
+			} else {
+				delete(since, e.Key())
+			}
+		case <-tick.C:
+			now := m.cfg.Now()
+			for sid, t := range since {
+				if now.Sub(t) < m.cfg.UnclaimedTTL {
+					continue
+				}
+				if err := m.cfg.Store.EnqueueDelete(ctx, sid); err != nil {
+					m.log.Error("queueing unclaimed session failed; will retry", "session_id", sid, "err", err)
+					continue
+				}
+				if err := m.cfg.Store.DeleteUnclaimed(ctx, sid); err != nil {
+					m.log.Warn("removing reaped session from unclaimed failed", "session_id", sid, "err", err)
+				}
+				delete(since, sid) // the watch delivers the delete too
+				m.metrics.reaped.Inc()
+				m.log.Info("unclaimed session reaped", "session_id", sid, "age", now.Sub(t).Round(time.Second))
+			}
+		}
+	}
+}
+
+// DeadLetter is what the dead-letter bucket holds for a session whose
+// deletion failed MaxDeliver times.
+type DeadLetter struct {
+	SessionID string    `json:"session_id"`
+	Attempts  uint64    `json:"attempts"`
+	LastError string    `json:"last_error"`
+	Time      time.Time `json:"time"`
+}
+
+// deleteWorker consumes the delete queue (durable consumer api-deleter-1,
+// explicit ack): 2xx, 404 and 410 ack; 429, 5xx and transport errors retry
+// with exponential backoff; after MaxDeliver attempts the session goes to
+// the dead-letter bucket; other 4xx terminate with an error log.
+func (m *Matchmaker) deleteWorker(ctx context.Context) error {
+	cons, err := m.cfg.Store.DeleteConsumer(ctx, m.cfg.DeleteMaxDeliver, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	dead, err := m.cfg.Store.DeadLetters(ctx)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(64))
+	if err != nil {
+		return fmt.Errorf("delete queue: %w", err)
+	}
+	stopped := make(chan struct{})
+	go func() { // owner: this function; ends when Stop unblocks Next
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+		}
+		it.Stop()
+	}()
+	defer close(stopped)
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			return fmt.Errorf("delete queue: %w", err)
+		}
+		m.handleDelete(ctx, msg, dead)
+	}
+}
+
+func (m *Matchmaker) handleDelete(ctx context.Context, msg jetstream.Msg, dead jetstream.KeyValue) {
+	sid := string(msg.Data())
+	meta, _ := msg.Metadata()
+	attempt := uint64(1)
+	if meta != nil {
+		attempt = meta.NumDelivered
+	}
+	log := m.log.With("session_id", sid, "attempt", attempt)
+	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := m.cfg.Edgegap.DeleteSession(callCtx, sid)
+	cancel()
+	switch {
+	case err == nil:
+		m.metrics.deletes.WithLabelValues("deleted").Inc()
+		log.Info("session deleted")
+		_ = msg.Ack()
+	case edgegap.IsNotFound(err) || edgegap.IsGone(err):
+		m.metrics.deletes.WithLabelValues("gone").Inc()
+		log.Debug("session already gone")
+		_ = msg.Ack()
+	case ctx.Err() != nil:
+		_ = msg.Nak() // shutting down: someone else (or we, later) retries
+	case edgegap.IsRetryable(err) || edgegap.StatusCode(err) == 0:
+		if attempt >= uint64(m.cfg.DeleteMaxDeliver) {
+			m.metrics.deletes.WithLabelValues("dead_letter").Inc()
+			m.metrics.deadLetters.Inc()
+			b, _ := json.Marshal(DeadLetter{SessionID: sid, Attempts: attempt, LastError: err.Error(), Time: m.cfg.Now().UTC()})
+			if _, perr := dead.Put(ctx, sid, b); perr != nil {
+				log.Error("recording dead letter failed", "err", perr)
+			}
+			log.Error("giving up deleting session: moved to dead letters; it may still be running and billed", "err", err, "bucket", dead.Bucket())
+			_ = msg.Term()
+			return
+		}
+		d := m.deleteBackoff(attempt)
+		m.metrics.deletes.WithLabelValues("retry").Inc()
+		log.Warn("deleting session failed, will retry", "err", err, "retry_in", d)
+		_ = msg.NakWithDelay(d)
+	default:
+		m.metrics.deletes.WithLabelValues("rejected").Inc()
+		log.Error("edgegap refused to delete session; not retrying", "err", err)
+		_ = msg.Term()
+	}
+}
+
+func (m *Matchmaker) deleteBackoff(attempt uint64) time.Duration {
+	d := m.cfg.DeleteBackoffMin
+	for i := uint64(1); i < attempt && d < m.cfg.DeleteBackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, m.cfg.DeleteBackoffMax)
+	return d/2 + rand.N(d/2+1) // jitter in [d/2, d]
+}

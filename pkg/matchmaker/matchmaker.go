@@ -1,0 +1,256 @@
+// Package matchmaker turns "I want to play" into a seat: an Edgegap session
+// on a ready deployment, a Lightyear connect token for it, and the NATS
+// records the game server needs (PROTOCOL.md sections 3, 4, 5 and 7). It
+// also deletes every session it created once nobody uses it.
+//
+// Requests arrive on matchmaker.request.<app>.<version> in a queue group, so
+// N replicas share the load and each request is served once. Readiness comes
+// from Edgegap's session webhook (through the webhook sink and NATS), with
+// budgeted polling as the fallback. Cleanup is driven by KV watches and a
+// durable work queue, safe with any number of replicas: enqueueing a delete
+// is idempotent (message de-duplication on the session id).
+package matchmaker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/netcode"
+	"github.com/bevygap/bevygap/pkg/state"
+)
+
+// Config configures a Matchmaker. NC, Store, Edgegap, AppName, AppVersion
+// and PrivateKey are required; every other zero value picks the default.
+type Config struct {
+	NC      *nats.Conn
+	Store   *state.Store
+	Edgegap *edgegap.Client
+
+	AppName, AppVersion string
+	PrivateKey          netcode.PrivateKey
+	ProtocolID          uint64
+	// AllowInsecureKey permits the all-zero private key (development only).
+	AllowInsecureKey bool
+	// WebhookURL is passed to Edgegap so it POSTs session events to the
+	// webhook sink; readiness then needs no polling.
+	WebhookURL string
+	// PortName selects the deployment port clients connect to; empty picks
+	// the only port, or the one with the lowest name.
+	PortName string
+
+	ReadyTimeout      time.Duration // default 60s
+	CertDigestWait    time.Duration // default 5s
+	RequireCertDigest bool          // Rust behaviour: true
+	UnclaimedTTL      time.Duration // default 62s
+	MaxInFlight       int           // default 1000
+	Heartbeat         time.Duration // default 5s
+	// PollFirst and PollMax shape the fallback polling: the first status
+	// check after PollFirst, then doubling up to PollMax. Defaults 250ms
+	// and 3s without a webhook; with a webhook polling starts at 5s.
+	PollFirst, PollMax time.Duration
+	DeleteMaxDeliver   int           // default 20
+	DeleteBackoffMin   time.Duration // default 1s
+	DeleteBackoffMax   time.Duration // default 5m
+	ShutdownGrace      time.Duration // default 10s
+	// Replicas of the gensession micro service (Rust runs 5). Default 1.
+	QueueGroup string // default "matchmaker"
+
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	Now      func() time.Time
+	Rand     io.Reader // client ids and token keys; default crypto/rand
+}
+
+// Matchmaker serves seat requests. Create with New, run with Run.
+type Matchmaker struct {
+	cfg     Config
+	log     *slog.Logger
+	minter  *netcode.Minter
+	metrics *metrics
+	waiters *waiters
+
+	inflight chan struct{}
+	wg       sync.WaitGroup // request goroutines
+	reqCtx   context.Context
+	reqStop  context.CancelFunc
+}
+
+// ErrInsecureKey refuses the all-zero Lightyear private key.
+var ErrInsecureKey = errors.New("the Lightyear private key is all zeros: anyone can mint tokens for your servers (set --lightyear-private-key, or --allow-insecure-key for local development)")
+
+// New validates cfg and prepares a matchmaker.
+func New(cfg Config) (*Matchmaker, error) {
+	switch {
+	case cfg.NC == nil || cfg.Store == nil || cfg.Edgegap == nil:
+		return nil, errors.New("matchmaker: NATS connection, state store and Edgegap client are required")
+	case cfg.AppName == "":
+		return nil, errors.New("matchmaker: app-name is required")
+	case cfg.PrivateKey.IsZero() && !cfg.AllowInsecureKey:
+		return nil, ErrInsecureKey
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.ReadyTimeout, 60*time.Second)
+	def(&cfg.CertDigestWait, 5*time.Second)
+	def(&cfg.UnclaimedTTL, 62*time.Second)
+	def(&cfg.Heartbeat, 5*time.Second)
+	if cfg.WebhookURL != "" {
+		def(&cfg.PollFirst, 5*time.Second)
+		def(&cfg.PollMax, 10*time.Second)
+	} else {
+		def(&cfg.PollFirst, 250*time.Millisecond)
+		def(&cfg.PollMax, 3*time.Second)
+	}
+	def(&cfg.DeleteBackoffMin, time.Second)
+	def(&cfg.DeleteBackoffMax, 5*time.Minute)
+	def(&cfg.ShutdownGrace, 10*time.Second)
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 1000
+	}
+	if cfg.DeleteMaxDeliver <= 0 {
+		cfg.DeleteMaxDeliver = 20
+	}
+	if cfg.QueueGroup == "" {
+		cfg.QueueGroup = "matchmaker"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	minter, err := netcode.NewMinter(cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("matchmaker: %w", err)
+	}
+	minter.Rand, minter.Now = cfg.Rand, cfg.Now
+	m := &Matchmaker{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "matchmaker", "app", cfg.AppName, "version", cfg.AppVersion),
+		minter:   minter,
+		metrics:  newMetrics(cfg.Registry),
+		waiters:  newWaiters(),
+		inflight: make(chan struct{}, cfg.MaxInFlight),
+	}
+	return m, nil
+}
+
+// OnEdgegapCall is a hook for edgegap.Config.OnCall that counts calls by
+// endpoint and status in the matchmaker's metrics.
+func OnEdgegapCall(reg prometheus.Registerer) func(endpoint string, status int) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bevygap_edgegap_calls_total", Help: "Edgegap API calls by endpoint and HTTP status (0 = transport error).",
+	}, []string{"endpoint", "status"})
+	if reg != nil {
+		c = register(reg, c)
+	}
+	return func(endpoint string, status int) { c.WithLabelValues(endpoint, fmt.Sprint(status)).Inc() }
+}
+
+// BootCheck verifies that the configured Edgegap app and version exist and
+// that the version is active.
+func (m *Matchmaker) BootCheck(ctx context.Context) error {
+	app, err := m.cfg.Edgegap.GetApp(ctx, m.cfg.AppName)
+	if err != nil {
+		return fmt.Errorf("edgegap app %q: %w", m.cfg.AppName, err)
+	}
+	if !app.Active {
+		return fmt.Errorf("edgegap app %q is not active", m.cfg.AppName)
+	}
+	if m.cfg.AppVersion == "" {
+		return nil
+	}
+	v, err := m.cfg.Edgegap.GetAppVersion(ctx, m.cfg.AppName, m.cfg.AppVersion)
+	if err != nil {
+		return fmt.Errorf("edgegap app %q version %q: %w", m.cfg.AppName, m.cfg.AppVersion, err)
+	}
+	if !v.Active {
+		return fmt.Errorf("edgegap app %q version %q is not active: sessions cannot be created", m.cfg.AppName, m.cfg.AppVersion)
+	}
+	return nil
+}
+
+// Run serves requests and runs the cleanup loops until ctx is cancelled,
+// then shuts down: it stops taking requests, lets in-flight ones finish
+// within ShutdownGrace and queues the sessions of interrupted ones for
+// deletion.
+func (m *Matchmaker) Run(ctx context.Context) error {
+	m.reqCtx, m.reqStop = context.WithCancel(context.WithoutCancel(ctx))
+	defer m.reqStop()
+
+	loopsCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	errc := make(chan error, 4)
+	var loops sync.WaitGroup
+	start := func(name string, f func(context.Context) error) {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			if err := f(loopsCtx); err != nil && loopsCtx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+
+	// Subscriptions first, so that no webhook is missed once requests flow.
+	hookSub, err := m.cfg.NC.Subscribe(m.cfg.Store.Names.Webhook("session"), m.onWebhook)
+	if err != nil {
+		return fmt.Errorf("subscribe to session webhooks: %w", err)
+	}
+	defer func() { _ = hookSub.Unsubscribe() }()
+	subject := m.cfg.Store.Names.MatchmakerRequest(m.cfg.AppName, m.cfg.AppVersion)
+	reqSub, err := m.cfg.NC.QueueSubscribe(subject, m.cfg.QueueGroup, m.onRequest)
+	if err != nil {
+		return fmt.Errorf("subscribe to %s: %w", subject, err)
+	}
+	svc, err := m.addGenSession()
+	if err != nil {
+		_ = reqSub.Unsubscribe()
+		return err
+	}
+	if err := m.cfg.NC.Flush(); err != nil {
+		return fmt.Errorf("nats flush: %w", err)
+	}
+	start("active connections watcher", m.watchActive)
+	start("unclaimed reaper", m.reap)
+	start("delete worker", m.deleteWorker)
+	m.log.Info("matchmaker ready", "subject", subject, "queue_group", m.cfg.QueueGroup, "webhook", m.cfg.WebhookURL != "")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		m.log.Error("matchmaker loop failed", "err", runErr)
+	}
+	// Stop taking requests.
+	_ = reqSub.Drain()
+	_ = svc.Stop()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(m.cfg.ShutdownGrace):
+		m.log.Warn("shutdown grace over: interrupting in-flight requests", "grace", m.cfg.ShutdownGrace)
+		m.reqStop() // interrupted requests queue their sessions for deletion
+		<-done
+	}
+	stopLoops()
+	loops.Wait()
+	return runErr
+}

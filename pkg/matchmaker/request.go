@@ -1,0 +1,217 @@
+package matchmaker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/netcode"
+	"github.com/bevygap/bevygap/pkg/protocol"
+	"github.com/bevygap/bevygap/pkg/state"
+)
+
+// onRequest serves one matchmaker.request message. It never blocks the
+// subscription: beyond MaxInFlight it answers 503 at once.
+func (m *Matchmaker) onRequest(msg *nats.Msg) {
+	if msg.Reply == "" {
+		m.log.Warn("request without reply subject dropped", "subject", msg.Subject)
+		return
+	}
+	select {
+	case m.inflight <- struct{}{}:
+	default:
+		m.metrics.requests.WithLabelValues("503").Inc()
+		m.send(msg.Reply, protocol.Failure(protocol.CodeUnavailable, "matchmaker busy"))
+		m.end(msg.Reply)
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-m.inflight }()
+		m.metrics.inflight.Inc()
+		defer m.metrics.inflight.Dec()
+		defer m.end(msg.Reply)
+		req, err := protocol.ParseMatchmakerRequest(msg.Data)
+		if err != nil {
+			m.fail(msg.Reply, err)
+			return
+		}
+		seat, sid, err := m.Seat(m.reqCtx, req.ClientIP, func(f protocol.Feedback) { m.send(msg.Reply, f) })
+		if err != nil {
+			m.fail(msg.Reply, err)
+			return
+		}
+		m.log.Info("seat ready", "session_id", sid, "ip", seat.IP, "port", seat.Port)
+		m.send(msg.Reply, protocol.Ready(*seat))
+	}()
+}
+
+func (m *Matchmaker) send(reply string, f protocol.Feedback) {
+	if err := m.cfg.NC.Publish(reply, f.Encode()); err != nil {
+		m.log.Warn("publishing feedback failed", "err", err)
+	}
+}
+
+// end sends the empty message that ends a feedback stream.
+func (m *Matchmaker) end(reply string) {
+	if err := m.cfg.NC.Publish(reply, nil); err != nil {
+		m.log.Warn("publishing end of feedback failed", "err", err)
+	}
+}
+
+func (m *Matchmaker) fail(reply string, err error) {
+	f := protocol.FailureFrom(err)
+	m.metrics.requests.WithLabelValues(strconv.Itoa(f.Code)).Inc()
+	if f.Code >= 500 {
+		m.log.Warn("request failed", "code", f.Code, "err", f.Message)
+	} else {
+		m.log.Info("request refused", "code", f.Code, "err", f.Message)
+	}
+	m.send(reply, f)
+}
+
+// Seat creates an Edgegap session for a client, waits for it to be ready and
+// returns the seat. progress receives Acknowledged, SessionRequestAccepted
+// and ProgressReport feedback as they happen (nil ignores them). Errors are
+// *protocol.Error with the code the client sees. A session that cannot be
+// handed out is queued for deletion before Seat returns.
+func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(protocol.Feedback)) (*protocol.Seat, string, error) {
+	if progress == nil {
+		progress = func(protocol.Feedback) {}
+	}
+	start := m.cfg.Now()
+	progress(protocol.Acknowledged())
+	created, err := m.cfg.Edgegap.CreateSession(ctx, edgegap.SessionRequest{
+		AppName: m.cfg.AppName, VersionName: m.cfg.AppVersion, IPList: []string{clientIP}, WebhookURL: m.cfg.WebhookURL,
+	})
+	if err != nil {
+		return nil, "", edgegapFailure(ctx, "creating the session", err)
+	}
+	sid := created.ID
+	log := m.log.With("session_id", sid)
+	// Record it at once: from here on, a crash still leaves it to the reaper.
+	if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
+		log.Error("recording unclaimed session failed", "err", err)
+	}
+	progress(protocol.Accepted(sid))
+	seat, err := m.awaitSeat(ctx, sid, progress)
+	if err != nil {
+		// Nobody will use this session: delete it now rather than at the reaper's TTL.
+		m.abandon(sid, err)
+		return nil, sid, err
+	}
+	m.metrics.timeToReady.Observe(m.cfg.Now().Sub(start).Seconds())
+	m.metrics.requests.WithLabelValues("seat").Inc()
+	return seat, sid, nil
+}
+
+func (m *Matchmaker) abandon(sid string, why error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.reqCtx), 5*time.Second)
+	defer cancel()
+	if err := m.cfg.Store.EnqueueDelete(ctx, sid); err != nil {
+		m.log.Error("queueing abandoned session for deletion failed; the reaper will retry", "session_id", sid, "err", err)
+		return
+	}
+	_ = m.cfg.Store.DeleteUnclaimed(ctx, sid)
+	m.log.Info("session abandoned and queued for deletion", "session_id", sid, "reason", why)
+}
+
+func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(protocol.Feedback)) (*protocol.Seat, error) {
+	s, err := m.awaitReady(ctx, sid, progress)
+	if err != nil {
+		return nil, err
+	}
+	d := s.Deployment
+	if d == nil || d.PublicIP == "" {
+		return nil, protocol.Errorf(protocol.CodeInternal, "session %s is ready but has no deployment", sid)
+	}
+	port, ok := d.GamePort(m.cfg.PortName)
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s has no ports", d.RequestID)
+	}
+	if m.cfg.PortName != "" && port.Name != m.cfg.PortName {
+		if _, named := d.Ports[m.cfg.PortName]; !named {
+			return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s has no port named %q", d.RequestID, m.cfg.PortName)
+		}
+	}
+	if port.External < 1 || port.External > 65535 {
+		return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s port %q has external port %d", d.RequestID, port.Name, port.External)
+	}
+	ip, err := netip.ParseAddr(d.PublicIP)
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s public_ip %q is not an IP address", d.RequestID, d.PublicIP)
+	}
+	digest, err := m.cfg.Store.WaitCertDigest(ctx, d.PublicIP, m.cfg.CertDigestWait)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, interrupted(ctx)
+		}
+		if m.cfg.RequireCertDigest || !errors.Is(err, state.ErrNotFound) {
+			return nil, protocol.Errorf(protocol.CodeInternal, "no certificate digest for game server %s", d.PublicIP)
+		}
+		digest = ""
+	}
+	clientID, err := m.clientID()
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInternal, "client id: %v", err)
+	}
+	addr := netip.AddrPortFrom(ip, uint16(port.External))
+	tok, err := m.minter.Mint(netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: m.cfg.ProtocolID, ClientID: clientID})
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInternal, "minting the connect token: %v", err)
+	}
+	if err := m.cfg.Store.PutSeat(ctx, clientID, sid); err != nil {
+		return nil, protocol.Errorf(protocol.CodeInternal, "recording the seat: %v", err)
+	}
+	// Restart the unclaimed clock: the client gets the full TTL to connect.
+	if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
+		m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
+	}
+	return &protocol.Seat{Token: tok.Base64(), IP: ip.String(), Port: uint16(port.External), CertDigest: digest}, nil
+}
+
+func (m *Matchmaker) clientID() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(m.cfg.Rand, b[:]); err != nil {
+			return 0, err
+		}
+		if id := binary.LittleEndian.Uint64(b[:]); id != 0 {
+			return id, nil
+		}
+	}
+}
+
+func interrupted(ctx context.Context) error {
+	return protocol.Errorf(protocol.CodeUnavailable, "matchmaker shutting down: %v", context.Cause(ctx))
+}
+
+// edgegapFailure maps an Edgegap error to the client-visible code: 400, 401
+// and 409 pass through Edgegap's message (as in Rust); the rest is 503.
+func edgegapFailure(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
+	var ae *edgegap.APIError
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case 400, 401, 409:
+			msg := ae.Message
+			if msg == "" {
+				msg = fmt.Sprintf("edgegap refused %s", what)
+			}
+			return &protocol.Error{Code: ae.Status, Message: msg}
+		}
+		return protocol.Errorf(protocol.CodeUnavailable, "edgegap error %d while %s", ae.Status, what)
+	}
+	return protocol.Errorf(protocol.CodeUnavailable, "edgegap unreachable while %s", what)
+}

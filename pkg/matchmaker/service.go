@@ -1,0 +1,73 @@
+package matchmaker
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/bevygap/bevygap/pkg/protocol"
+)
+
+// gensession service metadata (PROTOCOL.md section 4).
+const (
+	ServiceName        = "gensession"
+	ServiceVersion     = "0.0.1"
+	ServiceDescription = "Generate sessions for clients who want to play"
+	ServiceQueueGroup  = "session_queue"
+	ServiceEndpoint    = "gensession"
+)
+
+// addGenSession registers the session.gensession micro service: one
+// request, one JSON reply (no progress), errors in the service headers.
+func (m *Matchmaker) addGenSession() (micro.Service, error) {
+	svc, err := micro.AddService(m.cfg.NC, micro.Config{
+		Name: ServiceName, Version: ServiceVersion, Description: ServiceDescription,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g := svc.AddGroup(m.cfg.Store.Names.GenSessionGroup(), micro.WithGroupQueueGroup(ServiceQueueGroup))
+	err = g.AddEndpoint(ServiceEndpoint, micro.HandlerFunc(m.onGenSession))
+	if err != nil {
+		_ = svc.Stop()
+		return nil, err
+	}
+	return svc, nil
+}
+
+func (m *Matchmaker) onGenSession(req micro.Request) {
+	select {
+	case m.inflight <- struct{}{}:
+	default:
+		m.metrics.requests.WithLabelValues("503").Inc()
+		_ = req.Error("503", "matchmaker busy", nil)
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { <-m.inflight }()
+		m.metrics.inflight.Inc()
+		defer m.metrics.inflight.Dec()
+		r, err := protocol.ParseMatchmakerRequest(req.Data())
+		var seat *protocol.Seat
+		if err == nil {
+			seat, _, err = m.Seat(m.reqCtx, r.ClientIP, nil)
+		}
+		if err != nil {
+			var pe *protocol.Error
+			if !errors.As(err, &pe) {
+				pe = &protocol.Error{Code: protocol.CodeInternal, Message: err.Error()}
+			}
+			m.metrics.requests.WithLabelValues(strconv.Itoa(pe.Code)).Inc()
+			_ = req.Error(strconv.Itoa(pe.Code), pe.Message, nil)
+			return
+		}
+		b, _ := json.Marshal(protocol.SessionResponse{
+			ConnectToken: seat.Token, GameserverIP: seat.IP, GameserverPort: seat.Port, CertDigest: seat.CertDigest,
+		})
+		_ = req.Respond(b)
+	}()
+}
