@@ -31,7 +31,7 @@ const testKey = "1,2,3,4,5,6,7,8,9,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1
 const testDigest = "e3:76:4d:00:11"
 
 type stack struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *natstest.Server
 	nc    *nats.Conn
 	store *state.Store
@@ -67,7 +67,7 @@ func (l *lockedBuffer) String() string {
 
 // newStack starts a real nats-server, the Edgegap simulator over real HTTP
 // and an Edgegap client; matchmakers are added with start.
-func newStack(t *testing.T, simCfg edgegapsim.Config) *stack {
+func newStack(t testing.TB, simCfg edgegapsim.Config) *stack {
 	t.Helper()
 	srv := natstest.RunJetStream(t)
 	nc := srv.Conn(t)
@@ -139,7 +139,7 @@ func (s *stack) start(cfg Config) *running {
 	return r
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	r.cancel()
 	select {
 	case err := <-r.done:
