@@ -24,7 +24,12 @@ type Setting struct {
 	Legacy  []string // Rust env names, read after BEVYGAP_<KEY>
 	Default string
 	Usage   string
-	Secret  bool
+	// Bool settings get flags that work bare (--x means --x=true).
+	Bool   bool
+	Secret bool
+	// Aliases are other flag names that set this key (e.g. --private-key
+	// for lightyear-private-key in `token mint`).
+	Aliases []string
 	// PresenceTrue makes any non-empty value of a legacy env name mean true
 	// (the Rust NATS_INSECURE is "set to anything").
 	PresenceTrue bool
@@ -89,11 +94,9 @@ func Load(path string, fs *pflag.FlagSet) (*Config, error) {
 		if err := v.BindEnv(append([]string{s.Key}, s.Envs()...)...); err != nil {
 			return nil, err
 		}
-		if fs != nil {
-			if f := fs.Lookup(s.Key); f != nil {
-				if err := v.BindPFlag(s.Key, f); err != nil {
-					return nil, err
-				}
+		if f := c.flag(s); f != nil {
+			if err := v.BindPFlag(s.Key, f); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -117,6 +120,26 @@ func lookup(key string) (Setting, bool) {
 		}
 	}
 	return Setting{}, false
+}
+
+// flag returns the flag that sets s in this command: the changed one of its
+// names, else the first present.
+func (c *Config) flag(s Setting) *pflag.Flag {
+	if c.flags == nil {
+		return nil
+	}
+	var first *pflag.Flag
+	for _, name := range append([]string{s.Key}, s.Aliases...) {
+		if f := c.flags.Lookup(name); f != nil {
+			if f.Changed {
+				return f
+			}
+			if first == nil {
+				first = f
+			}
+		}
+	}
+	return first
 }
 
 // File is the config file in use, or "".
@@ -188,8 +211,8 @@ func (c *Config) Uint64(key string) (uint64, error) {
 // List splits a comma-separated setting.
 func (c *Config) List(key string) []string {
 	var out []string
-	if c.flags != nil {
-		if f := c.flags.Lookup(key); f != nil && f.Changed {
+	if s, ok := lookup(key); ok {
+		if f := c.flag(s); f != nil && f.Changed {
 			if sv, ok := f.Value.(pflag.SliceValue); ok {
 				return slices.DeleteFunc(sv.GetSlice(), func(s string) bool { return strings.TrimSpace(s) == "" })
 			}
@@ -241,13 +264,8 @@ func (c *Config) Source(key string) Source {
 	if !ok {
 		return ""
 	}
-	if c.flags != nil {
-		if f := c.flags.Lookup(key); f != nil && f.Changed {
-			return Source("flag --" + key)
-		}
-	}
-	if c.v.IsSet(key) && !c.v.InConfig(key) {
-		// set via Set() by the program
+	if f := c.flag(s); f != nil && f.Changed {
+		return Source("flag --" + f.Name)
 	}
 	for _, e := range s.Envs() {
 		if v, ok := os.LookupEnv(e); ok && v != "" {
@@ -298,6 +316,9 @@ func AddFlags(fs *pflag.FlagSet, keys ...string) {
 		}
 		usage := s.Usage + " (env " + strings.Join(s.Envs(), ", ") + ")"
 		fs.String(k, s.Default, usage)
+		if s.Bool {
+			fs.Lookup(k).NoOptDefVal = "true"
+		}
 	}
 }
 
@@ -312,4 +333,14 @@ func AddListFlag(fs *pflag.FlagSet, key string) {
 		def = strings.Split(s.Default, ",")
 	}
 	fs.StringSlice(key, def, s.Usage+" (repeatable; env "+strings.Join(s.Envs(), ", ")+", comma-separated)")
+}
+
+// AddFlagAs registers a setting's flag under one of its aliases (e.g.
+// --private-key for lightyear-private-key).
+func AddFlagAs(fs *pflag.FlagSet, key, name string) {
+	s, ok := lookup(key)
+	if !ok || !slices.Contains(s.Aliases, name) {
+		panic("config: " + name + " is not an alias of " + key)
+	}
+	fs.String(name, s.Default, s.Usage+" (config "+key+"; env "+strings.Join(s.Envs(), ", ")+")")
 }

@@ -117,3 +117,24 @@ func TestEveryKeyHasEnvName(t *testing.T) {
 		}
 	}
 }
+
+func TestBoolFlagsWorkBare(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, s := range Settings {
+		if s.Bool && s.Default != "true" && s.Default != "false" {
+			t.Errorf("%s: bool setting with default %q", s.Key, s.Default)
+		}
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs, "allow-insecure-key", "nats-listen", "require-cert-digest")
+	if err := fs.Parse([]string{"--allow-insecure-key", "--nats-listen", "1.2.3.4:5", "--require-cert-digest=false"}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := Load("", fs)
+	if b, _ := c.Bool("allow-insecure-key"); !b || c.String("nats-listen") != "1.2.3.4:5" {
+		t.Fatalf("bare bool flag: %v %q", b, c.String("nats-listen"))
+	}
+	if b, _ := c.Bool("require-cert-digest"); b {
+		t.Fatal("--require-cert-digest=false ignored")
+	}
+}

@@ -12,10 +12,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
+// pkgDir is the test's package directory, taken at start-up so that tests
+// that change directory (t.Chdir) still find their golden files.
+var pkgDir, _ = os.Getwd()
+
 // Assert compares got with testdata/<name> (or rewrites it with -update).
 func Assert(t testing.TB, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
+	path := filepath.Join(pkgDir, "testdata", name)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bevygap/bevygap/pkg/config"
+	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/iostreams"
 	"github.com/bevygap/bevygap/pkg/natsconn"
 	"github.com/bevygap/bevygap/pkg/output"
@@ -98,6 +99,27 @@ func (f *Factory) Store(ctx context.Context, name string) (*state.Store, *nats.C
 		return nil, nil, err
 	}
 	return s, nc, nil
+}
+
+// EdgegapOptions are extra client settings for one command.
+type EdgegapOptions struct {
+	OnCall func(endpoint string, status int)
+	Budget *edgegap.Budget
+}
+
+// Edgegap builds an Edgegap API client from edgegap-url and edgegap-api-key.
+// A missing key is an AuthError (exit 4).
+func (f *Factory) Edgegap(o EdgegapOptions) (*edgegap.Client, error) {
+	c := f.Config()
+	key := c.String("edgegap-api-key")
+	if key == "" {
+		return nil, &AuthError{Err: errors.New("no Edgegap API key: set EDGEGAP_API_KEY (or --edgegap-api-key); for the simulator use 'token bevygap-dev'")}
+	}
+	cl, err := edgegap.New(edgegap.Config{BaseURL: strings.TrimRight(c.String("edgegap-url"), "/"), APIKey: key, Logger: f.Logger, OnCall: o.OnCall, Budget: o.Budget})
+	if err != nil {
+		return nil, fmt.Errorf("edgegap client: %w", err)
+	}
+	return cl, nil
 }
 
 // Theme is the output theme for this process.
