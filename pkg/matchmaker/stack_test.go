@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
+	"github.com/bevygap/bevygap/pkg/gateway"
 	"github.com/bevygap/bevygap/pkg/natstest"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/protocol"
@@ -213,14 +212,17 @@ func (s *stack) noLeaks(keep int) {
 
 func itoa(n int) string { return formatInt(int64(n)) }
 
-// webhookSink forwards Edgegap's webhook POSTs to NATS as the gateway's sink
-// does, over real HTTP.
+// webhookSink is the gateway's real webhook sink over HTTP: Edgegap's
+// webhook POSTs reach NATS exactly as in production.
 func (s *stack) webhookSink() string {
-	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-		_ = s.nc.Publish(state.Names{}.Webhook("session"), b)
-		_, _ = w.Write([]byte("OK"))
-	}))
-	s.t.Cleanup(h.Close)
+	gw, err := gateway.NewServer(gateway.Config{NATS: s.nc, Serve: gateway.ServeWebhook})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	h := httptest.NewServer(gw.WebhookHandler())
+	s.t.Cleanup(func() {
+		h.Close()
+		_ = gw.Close()
+	})
 	return h.URL + "/hook/session"
 }

@@ -60,7 +60,8 @@ func TestRequestValidate(t *testing.T) {
 		game, ver, want string
 	}{
 		"ok":       {"bevygap-spaceships", "1", ""},
-		"space ok": {"my game", "v 1_0", ""},
+		"space":    {"my game", "1", "Game name invalid"},
+		"tab ver":  {"a", "v\t1", "Game version invalid"},
 		"bad name": {"a.b", "1", "Game name invalid"},
 		"bad ver":  {"a", "1.0", "Game version invalid"},
 		"empty":    {"", "1", "Game name invalid"},

@@ -19,7 +19,10 @@ type RequestSession struct {
 // MaxNameLen is the longest game name or version accepted (Rust: 30 chars).
 const MaxNameLen = 30
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9\s_-]+$`)
+// nameRE is the Rust gateway's rule minus whitespace: the Rust allowed \s,
+// but a NATS subject cannot carry it, so such a request could never reach a
+// matchmaker. The messages are the Rust ones.
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 // Validate checks game and version with the Rust gateway's rules and messages.
 func (r RequestSession) Validate() error {

@@ -76,3 +76,6 @@ func (n Names) GameServerContexts() string { return n.Subject(SubjectGameServerC
 
 // GenSessionGroup is the micro service group of the gensession endpoint.
 func (n Names) GenSessionGroup() string { return n.Subject("session") }
+
+// GenSession is the subject of the gensession endpoint (session.gensession).
+func (n Names) GenSession() string { return n.GenSessionGroup() + ".gensession" }
