@@ -16,11 +16,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/pkg/cli/caargs"
+	"github.com/bevygap/bevygap/pkg/cli/check"
 	"github.com/bevygap/bevygap/pkg/cli/configcmd"
+	"github.com/bevygap/bevygap/pkg/cli/dev"
+	"github.com/bevygap/bevygap/pkg/cli/edgegapcmd"
 	"github.com/bevygap/bevygap/pkg/cli/factory"
+	"github.com/bevygap/bevygap/pkg/cli/gameservercmd"
 	"github.com/bevygap/bevygap/pkg/cli/kv"
+	"github.com/bevygap/bevygap/pkg/cli/play"
+	"github.com/bevygap/bevygap/pkg/cli/serve"
+	"github.com/bevygap/bevygap/pkg/cli/sessions"
+	"github.com/bevygap/bevygap/pkg/cli/token"
 	"github.com/bevygap/bevygap/pkg/cli/version"
 	"github.com/bevygap/bevygap/pkg/config"
+	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/iostreams"
 	"github.com/bevygap/bevygap/pkg/natsconn"
 	"github.com/bevygap/bevygap/pkg/output"
@@ -81,6 +91,15 @@ for byte, and shares state with them through NATS JetStream.`,
 		version.NewCmdVersion(f, nil),
 		configcmd.NewCmdConfig(f),
 		kv.NewCmdKV(f),
+		token.NewCmdToken(f),
+		sessions.NewCmdSessions(f),
+		edgegapcmd.NewCmdEdgegap(f),
+		caargs.NewCmdCAArgs(f, nil),
+		check.NewCmdCheck(f, nil),
+		serve.NewCmdServe(f, nil),
+		dev.NewCmdDev(f, nil),
+		play.NewCmdPlay(f, nil),
+		gameservercmd.NewCmdGameserver(f),
 	)
 	for _, c := range extraCommands {
 		root.AddCommand(c(f))
@@ -167,14 +186,18 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func ExitCode(ctx context.Context, err error) int {
 	var usage *factory.UsageError
 	var silent *factory.SilentError
+	var coded *factory.ExitError
 	var auth *factory.AuthError
 	var invalid *config.InvalidError
 	switch {
 	case errors.As(err, &silent):
 		return silent.Code
+	case errors.As(err, &coded):
+		return coded.Code
 	case errors.As(err, &usage), errors.As(err, &invalid), isCobraUsage(err):
 		return ExitUsage
-	case errors.As(err, &auth), errors.Is(err, natsconn.ErrNoHost), errors.Is(err, natsconn.ErrAuth), errors.Is(err, config.ErrConfigFile):
+	case errors.As(err, &auth), errors.Is(err, natsconn.ErrNoHost), errors.Is(err, natsconn.ErrAuth), errors.Is(err, config.ErrConfigFile),
+		edgegap.IsUnauthorized(err), errors.Is(err, edgegap.ErrNoAPIKey):
 		return ExitAuth
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitInterrupted
@@ -199,6 +222,8 @@ func hintFor(err error) string {
 		return "set NATS_HOST (and NATS_INSECURE=1 for a server without TLS), or run `bevygap dev` for a local stack"
 	case errors.Is(err, natsconn.ErrTLS):
 		return "NATS_INSECURE=1 connects without TLS; NATS_CA names a CA file for a self-signed server"
+	case edgegap.IsUnauthorized(err):
+		return "Edgegap refused the API key: check EDGEGAP_API_KEY (the simulator's key is 'token bevygap-dev') and --edgegap-url"
 	case isCobraUsage(err):
 		return "see `bevygap --help`"
 	}

@@ -15,6 +15,8 @@ var Settings = []Setting{
 	// Edgegap (PROTOCOL.md section 10)
 	{Key: "edgegap-url", Default: "https://api.edgegap.com", Usage: "Edgegap API base URL"},
 	{Key: "edgegap-api-key", Legacy: []string{"EDGEGAP_API_KEY"}, Usage: "Edgegap API key ('token XXX' or 'XXX')", Secret: true},
+	{Key: "edgegap-create-rate", Default: "40", Usage: "session creations per second this process sends to Edgegap (Edgegap documents 40; 0 = unlimited)"},
+	{Key: "edgegap-status-rate", Default: "10", Usage: "status calls per second this process sends to Edgegap (Edgegap documents 10; 0 = unlimited)"},
 
 	// Matchmaker (PROTOCOL.md section 7)
 	{Key: "app-name", Default: "spacepit_server", Usage: "Edgegap application name"},

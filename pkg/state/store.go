@@ -162,6 +162,7 @@ func (s *Store) CertDigest(ctx context.Context, ip string) (string, error) {
 // WaitCertDigest returns the digest for ip, waiting up to wait for a game
 // server to publish it (a KV watch, not a loop of gets).
 func (s *Store) WaitCertDigest(ctx context.Context, ip string, wait time.Duration) (string, error) {
+	parent := ctx
 	// Fast path: usually the game server published it long ago.
 	if d, err := get(ctx, s.certs, ip); err == nil && d != "" {
 		return d, nil
@@ -172,12 +173,18 @@ func (s *Store) WaitCertDigest(ctx context.Context, ip string, wait time.Duratio
 	defer cancel()
 	w, err := s.certs.Watch(ctx, ip, jetstream.IgnoreDeletes())
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil { // our own wait ran out
+			return "", fmt.Errorf("%s in %s after %v: %w", ip, s.certs.Bucket(), wait, ErrNotFound)
+		}
 		return "", fmt.Errorf("watch %s in %s: %w", ip, s.certs.Bucket(), err)
 	}
 	defer w.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return "", parent.Err()
+			}
 			return "", fmt.Errorf("%s in %s after %v: %w", ip, s.certs.Bucket(), wait, ErrNotFound)
 		case e, ok := <-w.Updates():
 			if !ok {

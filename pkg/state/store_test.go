@@ -130,3 +130,17 @@ func TestEnqueueDeleteDeduplicates(t *testing.T) {
 		t.Fatalf("queue held %v, want [dup-S other-S]", got)
 	}
 }
+
+func TestWaitCertDigestTinyWaitIsNotFound(t *testing.T) {
+	s := openStore(t)
+	for _, wait := range []time.Duration{time.Nanosecond, time.Millisecond} {
+		if _, err := s.WaitCertDigest(context.Background(), "10.9.9.9", wait); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("wait %v: %v, want ErrNotFound", wait, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.WaitCertDigest(ctx, "10.9.9.9", time.Second); errors.Is(err, ErrNotFound) || err == nil {
+		t.Fatalf("a cancelled caller must see its own cancellation, got %v", err)
+	}
+}

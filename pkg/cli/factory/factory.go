@@ -115,11 +115,36 @@ func (f *Factory) Edgegap(o EdgegapOptions) (*edgegap.Client, error) {
 	if key == "" {
 		return nil, &AuthError{Err: errors.New("no Edgegap API key: set EDGEGAP_API_KEY (or --edgegap-api-key); for the simulator use 'token bevygap-dev'")}
 	}
-	cl, err := edgegap.New(edgegap.Config{BaseURL: strings.TrimRight(c.String("edgegap-url"), "/"), APIKey: key, Logger: f.Logger, OnCall: o.OnCall, Budget: o.Budget})
+	budget := o.Budget
+	if budget == nil {
+		var err error
+		if budget, err = f.EdgegapBudget(); err != nil {
+			return nil, err
+		}
+	}
+	cl, err := edgegap.New(edgegap.Config{BaseURL: strings.TrimRight(c.String("edgegap-url"), "/"), APIKey: key, Logger: f.Logger, OnCall: o.OnCall, Budget: budget})
 	if err != nil {
 		return nil, fmt.Errorf("edgegap client: %w", err)
 	}
 	return cl, nil
+}
+
+// EdgegapBudget is the process-wide Edgegap rate budget from
+// edgegap-create-rate and edgegap-status-rate (0 = unlimited).
+func (f *Factory) EdgegapBudget() (*edgegap.Budget, error) {
+	c := f.Config()
+	create, err := c.Int("edgegap-create-rate", 0, 100000)
+	if err != nil {
+		return nil, err
+	}
+	status, err := c.Int("edgegap-status-rate", 0, 100000)
+	if err != nil {
+		return nil, err
+	}
+	return edgegap.NewBudget(edgegap.BudgetConfig{
+		Create: edgegap.Limit{PerSecond: float64(create), Burst: 1},
+		Status: edgegap.Limit{PerSecond: float64(status), Burst: 1},
+	})
 }
 
 // Theme is the output theme for this process.
@@ -165,3 +190,11 @@ type AuthError struct{ Err error }
 
 func (e *AuthError) Error() string { return e.Err.Error() }
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// ExitError is a failure with its own exit code (e.g. 124 for a timeout).
+type ExitError struct {
+	Code int
+	Msg  string
+}
+
+func (e *ExitError) Error() string { return e.Msg }

@@ -1,0 +1,135 @@
+package gameserver
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/edgegapsim"
+	"github.com/bevygap/bevygap/pkg/natstest"
+	"github.com/bevygap/bevygap/pkg/state"
+)
+
+func TestSimulatorHook(t *testing.T) {
+	st, nc := newStore(t)
+	sub, err := nc.SubscribeSync(state.Names{}.GameServerContexts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := startSim(t, edgegapsim.Config{
+		OnDeploy:    SimulatorHook(HookConfig{NC: nc, PrivateKey: testKey, ProtocolID: testProtocolID}),
+		DeployDelay: 10 * time.Millisecond,
+	})
+	api := apiClient(t, sim)
+	ctx := t.Context()
+
+	cs, err := api.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"81.128.157.100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sess *edgegap.Session
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		s, err := api.GetSession(ctx, cs.ID)
+		if err != nil {
+			return err
+		}
+		if !s.Ready || s.Deployment == nil {
+			return errNotYet
+		}
+		sess = s
+		return nil
+	})
+	port, ok := sess.Deployment.GamePort(edgegapsim.DefaultPortName)
+	if !ok || port.External < 1 || port.External == edgegapsim.DefaultFirstExternalPort {
+		t.Fatalf("game port %+v: want the bound UDP port, not the planned one", port)
+	}
+	addr := netip.AddrPortFrom(netip.MustParseAddr(sess.Deployment.PublicIP), uint16(port.External))
+
+	// Ready means reported: the digest and the context are published.
+	d, err := st.CertDigest(ctx, sess.Deployment.PublicIP)
+	if err != nil || !digestRE.MatchString(d) {
+		t.Errorf("cert_digests[%s] = %q, %v", sess.Deployment.PublicIP, d, err)
+	}
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil || !strings.Contains(string(msg.Data), `"request_id":"`+sess.Deployment.RequestID+`"`) {
+		t.Errorf("context message %s, %v", msg.Data, err)
+	}
+
+	// A client with a token minted for public_ip:external connects.
+	const clientID = 424242
+	putSeat(t, st, clientID, cs.ID)
+	c, err := connect(t, mint(t, testKey, time.Now, addr, clientID, nil), ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := st.ActiveClient(ctx, cs.ID); err != nil || id != clientID {
+		t.Errorf("active_connections[%s] = %d, %v", cs.ID, id, err)
+	}
+	// The same seat again is refused.
+	if _, err := connect(t, mint(t, testKey, time.Now, addr, clientID, nil), ConnectOptions{}); !errors.Is(err, ErrDenied) {
+		t.Errorf("second connect with one seat: %v", err)
+	}
+
+	// Stopping the deployment stops the game server: the client is told
+	// and its connection record removed.
+	if err := api.StopDeployment(ctx, sess.Deployment.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if _, err := st.ActiveClient(ctx, cs.ID); !errors.Is(err, state.ErrNotFound) {
+			return errNotYet
+		}
+		return nil
+	})
+	kctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Keepalive(kctx); !errors.Is(err, ErrServerDisconnected) {
+		t.Errorf("Keepalive after the deployment stopped = %v", err)
+	}
+}
+
+// A per-deployment NATS connection, as a real game server has; a broken
+// environment fails the deployment with a clear error.
+func TestSimulatorHookOwnConnection(t *testing.T) {
+	ns := natstest.RunJetStream(t)
+	st, err := state.Open(t.Context(), ns.Conn(t), state.Names{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := SimulatorHook(HookConfig{NATS: natsOptions{URL: ns.URL}.options(), PrivateKey: testKey, ProtocolID: testProtocolID})
+	var captured edgegapsim.DeploymentInfo
+	sim := startSim(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+		captured = info
+		return hook(ctx, info)
+	}})
+	api := apiClient(t, sim)
+	cs, err := api.CreateSession(t.Context(), edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, IPList: []string{"81.128.157.100"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		s, err := api.GetSession(t.Context(), cs.ID)
+		if err != nil || !s.Ready {
+			return errNotYet
+		}
+		return nil
+	})
+	if _, err := st.CertDigest(t.Context(), captured.PublicIP); err != nil {
+		t.Errorf("cert digest: %v", err)
+	}
+
+	// Direct calls: no NATS at all, and a broken environment.
+	h := SimulatorHook(HookConfig{PrivateKey: testKey})
+	if _, err := h(t.Context(), captured); err == nil || !strings.Contains(err.Error(), "NATS") {
+		t.Errorf("hook without NATS = %v", err)
+	}
+	bad := captured
+	bad.Env = map[string]string{}
+	if _, err := h(t.Context(), bad); err == nil || !strings.Contains(err.Error(), EnvContextURL) {
+		t.Errorf("hook with no environment = %v", err)
+	}
+}
