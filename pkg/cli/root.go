@@ -87,28 +87,24 @@ for byte, and shares state with them through NATS JetStream.`,
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
 
-	root.AddCommand(
-		version.NewCmdVersion(f, nil),
-		configcmd.NewCmdConfig(f),
-		kv.NewCmdKV(f),
-		token.NewCmdToken(f),
-		sessions.NewCmdSessions(f),
-		edgegapcmd.NewCmdEdgegap(f),
-		caargs.NewCmdCAArgs(f, nil),
-		check.NewCmdCheck(f, nil),
-		serve.NewCmdServe(f, nil),
-		dev.NewCmdDev(f, nil),
-		play.NewCmdPlay(f, nil),
-		gameservercmd.NewCmdGameserver(f),
+	root.AddGroup(
+		&cobra.Group{ID: "run", Title: "Run the services:"},
+		&cobra.Group{ID: "admin", Title: "Inspect and administer:"},
+		&cobra.Group{ID: "test", Title: "Develop and test:"},
 	)
-	for _, c := range extraCommands {
-		root.AddCommand(c(f))
+	for group, cmds := range map[string][]*cobra.Command{
+		"run":   {serve.NewCmdServe(f, nil), gameservercmd.NewCmdGameserver(f)},
+		"admin": {kv.NewCmdKV(f), sessions.NewCmdSessions(f), token.NewCmdToken(f), caargs.NewCmdCAArgs(f, nil), check.NewCmdCheck(f, nil), configcmd.NewCmdConfig(f)},
+		"test":  {dev.NewCmdDev(f, nil), play.NewCmdPlay(f, nil), edgegapcmd.NewCmdEdgegap(f)},
+	} {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
 	}
+	root.AddCommand(version.NewCmdVersion(f, nil))
 	return root
 }
-
-// extraCommands lets later command packages register without import cycles.
-var extraCommands []func(*factory.Factory) *cobra.Command
 
 func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 	if g.noColor {
