@@ -138,3 +138,16 @@ func TestBoolFlagsWorkBare(t *testing.T) {
 		t.Fatal("--require-cert-digest=false ignored")
 	}
 }
+
+// The README's configuration table lists every setting.
+func TestREADMEListsEverySetting(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings {
+		if !strings.Contains(string(b), "| `"+s.Key+"` |") {
+			t.Errorf("README.md configuration table lacks %s", s.Key)
+		}
+	}
+}

@@ -98,6 +98,7 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 	}
 	sid := created.ID
 	log := m.log.With("session_id", sid)
+	log.Info("session created", "client_ip", clientIP, "deployment", created.DeploymentRequestID)
 	// Record it at once: from here on, a crash still leaves it to the reaper.
 	if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
 		log.Error("recording unclaimed session failed", "err", err)
