@@ -205,6 +205,10 @@ type DeploymentInfo struct {
 	// Env holds the ARBITRIUM_* variables Edgegap injects, built from the
 	// fields above.
 	Env map[string]string
+	// SetPorts lets the hook report the ports it bound before it returns
+	// (e.g. before its game server fetches the deployment context, so the
+	// context already shows them). DeployHandle.Ports does the same on return.
+	SetPorts func(ports map[string]int)
 }
 
 // DeployHandle is what Config.OnDeploy returns.

@@ -88,6 +88,7 @@ func (s *Simulator) newDeploymentLocked(a *app, v *version) *deployment {
 		// for them is even answered.
 		d.ready = true
 	}
+	info.SetPorts = func(ports map[string]int) { s.applyPorts(d, ports) }
 	s.wg.Add(1)
 	go s.runDeployment(d, info, delay)
 	s.log.Debug("edgegapsim: deployment created", "request_id", d.id, "app", d.app, "version", d.version)

@@ -127,6 +127,9 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 			return h, err
 		}
 		cleanup = append(cleanup, func() { _ = srv.Close() })
+		if info.SetPorts != nil { // the context the agent fetches shows the bound port
+			info.SetPorts(map[string]int{portName: int(srv.Addr().Port())})
+		}
 		if err = agent.Start(ctx); err != nil {
 			return h, err
 		}

@@ -3,6 +3,7 @@ package gameserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -56,7 +57,11 @@ func TestSimulatorHook(t *testing.T) {
 	}
 	msg, err := sub.NextMsg(5 * time.Second)
 	if err != nil || !strings.Contains(string(msg.Data), `"request_id":"`+sess.Deployment.RequestID+`"`) {
-		t.Errorf("context message %s, %v", msg.Data, err)
+		t.Fatalf("context message %s, %v", msg.Data, err)
+	}
+	// The published context shows the port the game server really bound.
+	if want := fmt.Sprintf(`"external":%d`, port.External); !strings.Contains(string(msg.Data), want) {
+		t.Errorf("context message %s lacks %s", msg.Data, want)
 	}
 
 	// A client with a token minted for public_ip:external connects.
