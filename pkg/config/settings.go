@@ -23,7 +23,7 @@ var Settings = []Setting{
 	{Key: "app-version", Default: "v0.0.1", Usage: "Edgegap application version"},
 	{Key: "lightyear-private-key", Legacy: []string{"LIGHTYEAR_PRIVATE_KEY"}, Usage: "Lightyear private key: 32 numbers '1,2,3,...', 64 hex digits or base64", Secret: true, Aliases: []string{"private-key"}},
 	{Key: "lightyear-protocol-id", Default: "1982", Usage: "Lightyear protocol id (u64)", Aliases: []string{"protocol-id"}},
-	{Key: "session-webhook-url", Usage: "URL Edgegap POSTs session events to (the webhook sink's /hook/session)"},
+	{Key: "session-webhook-url", Usage: "public URL Edgegap POSTs session events to: the webhook sink's /hook/session, with ?secret=<webhook-secret> when one is set", Secret: true},
 
 	// Matchmaker tuning (bevygap additions)
 	{Key: "port-name", Usage: "deployment port clients connect to (default: the only port, else the lowest name)"},
@@ -51,7 +51,7 @@ var Settings = []Setting{
 
 	// Embedded NATS (serve without a NATS server; dev)
 	{Key: "nats-listen", Default: "127.0.0.1:4222", Usage: "address of the embedded nats-server"},
-	{Key: "data-dir", Usage: "JetStream store of the embedded nats-server (default: a temporary directory)"},
+	{Key: "data-dir", Usage: "JetStream store of the embedded nats-server (serve default: $XDG_STATE_HOME/bevygap/nats, kept across restarts)"},
 	{Key: "nats-tls-cert", Usage: "PEM certificate for the embedded nats-server (TLS for game servers)"},
 	{Key: "nats-tls-key", Usage: "PEM key file for the embedded nats-server"},
 }

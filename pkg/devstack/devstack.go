@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -185,8 +186,14 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		if mc.Logger == nil {
 			mc.Logger = log
 		}
-		if mc.WebhookURL == "" && s.Gateway != nil && o.Gateway.Serve&gateway.ServeWebhook != 0 {
+		// Wire the webhook to our own sink only for the in-process simulator:
+		// real Edgegap needs a public URL, which only the operator knows
+		// (session-webhook-url).
+		if mc.WebhookURL == "" && s.Sim != nil && s.Gateway != nil && o.Gateway.Serve&gateway.ServeWebhook != 0 {
 			mc.WebhookURL = s.Gateway.WebhookURL() + "/hook/session"
+			if o.Gateway.WebhookSecret != "" {
+				mc.WebhookURL += "?secret=" + url.QueryEscape(o.Gateway.WebhookSecret)
+			}
 		}
 		if s.MM, err = matchmaker.New(mc); err != nil {
 			return nil, err

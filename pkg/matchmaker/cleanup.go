@@ -18,6 +18,9 @@ import (
 // happened while no matchmaker ran; much older ones were handled already).
 const recentDeleteWindow = 10 * time.Minute
 
+// deleteCallTimeout bounds one Edgegap delete call (with its own retries).
+const deleteCallTimeout = 30 * time.Second
+
 // watchActive follows active_connections: a Put means a client connected,
 // so its session is claimed; a Delete or Purge means it left, so the
 // session is queued for deletion.
@@ -127,7 +130,9 @@ type DeadLetter struct {
 // with exponential backoff; after MaxDeliver attempts the session goes to
 // the dead-letter bucket; other 4xx terminate with an error log.
 func (m *Matchmaker) deleteWorker(ctx context.Context) error {
-	cons, err := m.cfg.Store.DeleteConsumer(ctx, m.cfg.DeleteMaxDeliver, 30*time.Second)
+	// One job at a time, acknowledged well within AckWait: a slow Edgegap
+	// must not make buffered jobs expire, be redelivered and burn attempts.
+	cons, err := m.cfg.Store.DeleteConsumer(ctx, m.cfg.DeleteMaxDeliver, 2*deleteCallTimeout)
 	if err != nil {
 		return err
 	}
@@ -135,7 +140,7 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(64))
+	it, err := cons.Messages(jetstream.PullMaxMessages(1))
 	if err != nil {
 		return fmt.Errorf("delete queue: %w", err)
 	}
@@ -168,7 +173,7 @@ func (m *Matchmaker) handleDelete(ctx context.Context, msg jetstream.Msg, dead j
 		attempt = meta.NumDelivered
 	}
 	log := m.log.With("session_id", sid, "attempt", attempt)
-	callCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	callCtx, cancel := context.WithTimeout(ctx, deleteCallTimeout)
 	err := m.cfg.Edgegap.DeleteSession(callCtx, sid)
 	cancel()
 	switch {
@@ -180,10 +185,11 @@ func (m *Matchmaker) handleDelete(ctx context.Context, msg jetstream.Msg, dead j
 		m.metrics.deletes.WithLabelValues("gone").Inc()
 		log.Debug("session already gone")
 		_ = msg.Ack()
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && attempt < uint64(m.cfg.DeleteMaxDeliver):
 		_ = msg.Nak() // shutting down: someone else (or we, later) retries
-	case edgegap.IsRetryable(err) || edgegap.StatusCode(err) == 0:
+	case ctx.Err() != nil || edgegap.IsRetryable(err) || edgegap.StatusCode(err) == 0:
 		if attempt >= uint64(m.cfg.DeleteMaxDeliver) {
+			ctx := context.WithoutCancel(ctx) // record it even while shutting down
 			m.metrics.deletes.WithLabelValues("dead_letter").Inc()
 			m.metrics.deadLetters.Inc()
 			b, _ := json.Marshal(DeadLetter{SessionID: sid, Attempts: attempt, LastError: err.Error(), Time: m.cfg.Now().UTC()})

@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,6 +82,8 @@ type Matchmaker struct {
 
 	inflight chan struct{}
 	wg       sync.WaitGroup // request goroutines
+	stopping atomic.Bool    // set before the subscriptions drain: no new work
+	portOnce sync.Once      // logs the port choice when a deployment has several
 	reqCtx   context.Context
 	reqStop  context.CancelFunc
 }
@@ -106,7 +109,7 @@ func New(cfg Config) (*Matchmaker, error) {
 	def(&cfg.ReadyTimeout, 60*time.Second)
 	def(&cfg.CertDigestWait, 5*time.Second)
 	def(&cfg.UnclaimedTTL, 62*time.Second)
-	def(&cfg.Heartbeat, 5*time.Second)
+	def(&cfg.Heartbeat, min(5*time.Second, cfg.UnclaimedTTL/3))
 	if cfg.WebhookURL != "" {
 		def(&cfg.PollFirst, 5*time.Second)
 		def(&cfg.PollMax, 10*time.Second)
@@ -117,6 +120,9 @@ func New(cfg Config) (*Matchmaker, error) {
 	def(&cfg.DeleteBackoffMin, time.Second)
 	def(&cfg.DeleteBackoffMax, 5*time.Minute)
 	def(&cfg.ShutdownGrace, 10*time.Second)
+	if cfg.Heartbeat >= cfg.UnclaimedTTL {
+		return nil, fmt.Errorf("matchmaker: heartbeat %v must be shorter than unclaimed-ttl %v (each heartbeat keeps a waiting session from the reaper)", cfg.Heartbeat, cfg.UnclaimedTTL)
+	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 1000
 	}
@@ -148,6 +154,8 @@ func New(cfg Config) (*Matchmaker, error) {
 		waiters:  newWaiters(),
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 	}
+	// Seat may be called before (or without) Run; Run replaces these.
+	m.reqCtx, m.reqStop = context.WithCancel(context.Background())
 	return m, nil
 }
 
@@ -238,9 +246,14 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	case runErr = <-errc:
 		m.log.Error("matchmaker loop failed", "err", runErr)
 	}
-	// Stop taking requests.
+	// Stop taking requests: messages still queued are answered 503 at once,
+	// so the wait group only counts requests already being served.
+	m.stopping.Store(true)
 	_ = reqSub.Drain()
 	_ = svc.Stop()
+	for deadline := time.Now().Add(m.cfg.ShutdownGrace); reqSub.IsValid() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	select {

@@ -577,3 +577,22 @@ func TestShutdownQueuesInterruptedSessions(t *testing.T) {
 	s.start(s.config()) // the next matchmaker deletes it
 	s.noLeaks(0)
 }
+
+// A player who waits longer than the unclaimed TTL keeps the session: the
+// waiting request keeps refreshing it, so the reaper never deletes it
+// under them.
+func TestLongWaitIsNotReaped(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{DeployDelay: 1500 * time.Millisecond})
+	s.digest()
+	cfg := s.config()
+	cfg.UnclaimedTTL = 600 * time.Millisecond
+	cfg.ReadyTimeout = 10 * time.Second
+	s.start(cfg)
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if last := fb[len(fb)-1]; last.Kind != protocol.KindReady {
+		t.Fatalf("no seat: %v", last)
+	}
+	if st := s.sim.Stats(); st.SessionsDeleted != 0 || st.LiveSessions != 1 {
+		t.Fatalf("the session was deleted while its player waited: %+v", st)
+	}
+}

@@ -100,6 +100,12 @@ func (m *Matchmaker) awaitReady(ctx context.Context, sid string, progress func(p
 		progress(protocol.Progress(fmt.Sprintf("%s (%s)", status, m.cfg.Now().Sub(start).Round(time.Second))))
 		last = status
 		heartbeat.Reset(m.cfg.Heartbeat)
+		// Keep the reaper's clock running from now: a player still waiting
+		// must never see the session deleted under them (the Rust rewrote
+		// the entry on every poll for the same reason).
+		if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil && ctx.Err() == nil {
+			m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
+		}
 	}
 	check := func() (*edgegap.Session, error) {
 		s, err := m.cfg.Edgegap.GetSession(ctx, sid)

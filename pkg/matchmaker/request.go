@@ -25,6 +25,11 @@ func (m *Matchmaker) onRequest(msg *nats.Msg) {
 		m.log.Warn("request without reply subject dropped", "subject", msg.Subject)
 		return
 	}
+	if m.stopping.Load() {
+		m.send(msg.Reply, protocol.Failure(protocol.CodeUnavailable, "matchmaker shutting down"))
+		m.end(msg.Reply)
+		return
+	}
 	select {
 	case m.inflight <- struct{}{}:
 	default:
@@ -90,7 +95,11 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 	}
 	start := m.cfg.Now()
 	progress(protocol.Acknowledged())
-	created, err := m.cfg.Edgegap.CreateSession(ctx, edgegap.SessionRequest{
+	// Creating the session is not cancelled by shutdown: an answer we never
+	// read would leave a session whose id nobody knows. It is bounded instead.
+	createCtx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancelCreate()
+	created, err := m.cfg.Edgegap.CreateSession(createCtx, edgegap.SessionRequest{
 		AppName: m.cfg.AppName, VersionName: m.cfg.AppVersion, IPList: []string{clientIP}, WebhookURL: m.cfg.WebhookURL,
 	})
 	if err != nil {
@@ -100,8 +109,10 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 	log := m.log.With("session_id", sid)
 	log.Info("session created", "client_ip", clientIP, "deployment", created.DeploymentRequestID)
 	// Record it at once: from here on, a crash still leaves it to the reaper.
-	if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
-		log.Error("recording unclaimed session failed", "err", err)
+	if err := m.cfg.Store.PutUnclaimed(createCtx, sid); err != nil {
+		log.Error("recording unclaimed session failed; queueing it for deletion", "err", err)
+		m.abandon(sid, err)
+		return nil, sid, protocol.Errorf(protocol.CodeUnavailable, "could not record session %s", sid)
 	}
 	progress(protocol.Accepted(sid))
 	seat, err := m.awaitSeat(ctx, sid, progress)
@@ -119,7 +130,11 @@ func (m *Matchmaker) abandon(sid string, why error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.reqCtx), 5*time.Second)
 	defer cancel()
 	if err := m.cfg.Store.EnqueueDelete(ctx, sid); err != nil {
-		m.log.Error("queueing abandoned session for deletion failed; the reaper will retry", "session_id", sid, "err", err)
+		if ok, _ := m.cfg.Store.IsUnclaimed(ctx, sid); ok {
+			m.log.Error("queueing abandoned session for deletion failed; the reaper will retry", "session_id", sid, "err", err)
+		} else {
+			m.log.Error("queueing abandoned session for deletion failed; delete it by hand (bevygap sessions rm)", "session_id", sid, "err", err)
+		}
 		return
 	}
 	_ = m.cfg.Store.DeleteUnclaimed(ctx, sid)
@@ -138,6 +153,11 @@ func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(pr
 	port, ok := d.GamePort(m.cfg.PortName)
 	if !ok {
 		return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s has no ports", d.RequestID)
+	}
+	if m.cfg.PortName == "" && len(d.Ports) > 1 {
+		m.portOnce.Do(func() {
+			m.log.Warn("deployment has several ports and no port-name is set: using the lowest name", "port_name", port.Name, "ports", len(d.Ports))
+		})
 	}
 	if m.cfg.PortName != "" && port.Name != m.cfg.PortName {
 		if _, named := d.Ports[m.cfg.PortName]; !named {

@@ -38,6 +38,10 @@ func (m *Matchmaker) addGenSession() (micro.Service, error) {
 }
 
 func (m *Matchmaker) onGenSession(req micro.Request) {
+	if m.stopping.Load() {
+		_ = req.Error("503", "matchmaker shutting down", nil)
+		return
+	}
 	select {
 	case m.inflight <- struct{}{}:
 	default:

@@ -115,21 +115,14 @@ func (e *Embedded) ClientURL() string {
 // Server exposes the underlying server (tests, monitoring).
 func (e *Embedded) Server() *server.Server { return e.srv }
 
-// Connect opens a client connection to the embedded server: in-process when
-// it does not listen, otherwise over loopback TCP.
+// Connect opens a client connection to the embedded server, always
+// in-process: it needs no port, no TLS trust and no network.
 func (e *Embedded) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
-	opts := append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1)}, extra...)
+	opts := append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.InProcessServer(e.srv)}, extra...)
 	if e.user != "" {
 		opts = append(opts, nats.UserInfo(e.user, e.password))
 	}
-	if e.inProc {
-		opts = append(opts, nats.InProcessServer(e.srv))
-		return nats.Connect("", opts...)
-	}
-	if e.srv.ClientURL() != "" && e.srv.Addr() != nil {
-		return nats.Connect(e.srv.ClientURL(), opts...)
-	}
-	return nats.Connect("", append(opts, nats.InProcessServer(e.srv))...)
+	return nats.Connect("", opts...)
 }
 
 // Shutdown stops the server and waits for it.

@@ -98,7 +98,14 @@ func TestTLSWithCA(t *testing.T) {
 	e := embedded(t, EmbeddedOptions{TLSCert: certFile, TLSKey: keyFile})
 	host := hostOf(e)
 
-	_, err := Connect(context.Background(), Options{Host: host})
+	// The embedded server's own client connects in-process, TLS or not.
+	self, err := e.Connect("bevygap")
+	if err != nil {
+		t.Fatalf("embedded client with TLS on: %v", err)
+	}
+	self.Close()
+
+	_, err = Connect(context.Background(), Options{Host: host})
 	if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "not trusted") {
 		t.Fatalf("untrusted certificate: %v", err)
 	}

@@ -65,6 +65,9 @@ func (f *Factory) NATSOptions(name string) (natsconn.Options, error) {
 		Insecure:   insecure,
 		Name:       name,
 		Logger:     f.Logger,
+		// Services must not give up on NATS and linger half-alive; one-shot
+		// commands are bounded by their connect timeout anyway.
+		MaxReconnects: -1,
 	}, nil
 }
 

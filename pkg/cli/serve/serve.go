@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,7 +103,7 @@ func serveRun(ctx context.Context, o *Options) error {
 		if err != nil {
 			return err
 		}
-		o.F.Logger.Info("no NATS server configured (nats-host): starting an embedded nats-server", "listen", opts.Embedded.Listen)
+		o.F.Logger.Info("no NATS server configured (nats-host): starting an embedded nats-server", "listen", opts.Embedded.Listen, "data_dir", opts.Embedded.StoreDir)
 	}
 	if o.Gateway || o.Webhook {
 		gc, err := GatewayConfig(o.F)
@@ -161,11 +163,36 @@ func EmbeddedNATS(f *factory.Factory) (natsconn.EmbeddedOptions, error) {
 	if err != nil {
 		return natsconn.EmbeddedOptions{}, err
 	}
+	dir := cfg.String("data-dir")
+	if dir == "" {
+		// The store holds the delete queue and the unclaimed sessions: it
+		// must survive a restart, or queued deletes are lost with it.
+		if dir, err = defaultDataDir(); err != nil {
+			return natsconn.EmbeddedOptions{}, err
+		}
+	}
 	return natsconn.EmbeddedOptions{
-		Listen: cfg.String("nats-listen"), StoreDir: cfg.String("data-dir"),
+		Listen: cfg.String("nats-listen"), StoreDir: dir,
 		User: no.User, Password: no.Password,
 		TLSCert: cfg.String("nats-tls-cert"), TLSKey: cfg.String("nats-tls-key"),
 	}, nil
+}
+
+// defaultDataDir is $XDG_STATE_HOME/bevygap/nats (~/.local/state/...).
+func defaultDataDir() (string, error) {
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no data-dir given and no home directory for the default: %w", err)
+		}
+		base = filepath.Join(home, ".local", "state")
+	}
+	dir := filepath.Join(base, "bevygap", "nats")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("data-dir %s: %w", dir, err)
+	}
+	return dir, nil
 }
 
 // MatchmakerConfig builds the matchmaker settings (connections are filled

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +99,8 @@ func running(t *testing.T, args ...string) (map[string]any, func() int) {
 // graceful stop with exit 0.
 func TestServeAllInOne(t *testing.T) {
 	t.Chdir(t.TempDir())
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
 	sim(t)
 	up, stop := running(t, "--app-name", edgegapsim.DefaultApp, "--app-version", edgegapsim.DefaultVersion, "--lightyear-private-key", key,
 		"--nats-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0",
@@ -119,6 +123,39 @@ func TestServeAllInOne(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d after SIGINT", code)
+	}
+	// The embedded store (delete queue, unclaimed sessions) survives the
+	// restart: it lives in $XDG_STATE_HOME/bevygap/nats, not a temp dir.
+	if entries, err := os.ReadDir(filepath.Join(state, "bevygap", "nats", "jetstream")); err != nil || len(entries) == 0 {
+		t.Fatalf("no persistent JetStream store after stop: %v", err)
+	}
+}
+
+// Without session-webhook-url, serve does not invent a webhook URL from its
+// listen address (Edgegap could not reach it): it polls.
+func TestServeNoWebhookURLPolls(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	sim(t)
+	io, _, _, _ := iostreams.Test()
+	logs := &syncBuf{}
+	io.ErrOut = logs
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, io, []string{"serve", "--log-format", "json", "--lightyear-private-key", key, "--app-name", edgegapsim.DefaultApp, "--app-version", edgegapsim.DefaultVersion,
+			"--nats-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0"})
+	}()
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if !strings.Contains(logs.String(), `"msg":"matchmaker ready"`) {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	cancel()
+	<-done
+	if !strings.Contains(logs.String(), `"webhook":false`) {
+		t.Fatalf("serve wired a webhook it was not given: %s", logs.String())
 	}
 }
 
