@@ -36,7 +36,8 @@ import (
 	"github.com/bevygap/bevygap/pkg/output"
 )
 
-// Exit codes (docs/exit-codes.md).
+// Exit codes (README.md, "Commands"). Commands that run until interrupted
+// (serve, dev, gameserver, kv watch, edgegap simulate) end with 0 on Ctrl-C.
 const (
 	ExitOK          = 0
 	ExitError       = 1

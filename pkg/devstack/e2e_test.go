@@ -168,19 +168,28 @@ func TestGameServerRefusesBadTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := netip.AddrPortFrom(addr.Addr(), addr.Port()+1)
-	for name, token := range map[string]string{
-		"forged":         mint(forgedKey, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()),
-		"expired":        mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now().Add(-time.Hour)),
-		"wrong protocol": mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1983, ClientID: pd.ClientID}, time.Now()),
-		"wrong address":  mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, InternalAddrs: []netip.AddrPort{other}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()),
-		"no seat":        mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: 12345}, time.Now()),
+	for name, c := range map[string]struct {
+		token string
+		want  gameserver.DenyReason
+	}{
+		"forged":         {mint(forgedKey, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), gameserver.DenyInvalidToken},
+		"expired":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now().Add(-time.Hour)), gameserver.DenyExpired},
+		"wrong protocol": {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1983, ClientID: pd.ClientID}, time.Now()), gameserver.DenyProtocolID},
+		"wrong address":  {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, InternalAddrs: []netip.AddrPort{other}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), gameserver.DenyWrongServer},
+		"no seat":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: 12345}, time.Now()), gameserver.DenyUnknownClient},
 	} {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		c, err := gameserver.ConnectBase64(cctx, token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
+		conn, err := gameserver.ConnectBase64(cctx, c.token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
 		ccancel()
-		if err == nil {
-			c.Close()
+		var denied *gameserver.DeniedError
+		switch {
+		case err == nil:
+			conn.Close()
 			t.Errorf("%s token was accepted", name)
+		case !errors.As(err, &denied):
+			t.Errorf("%s token: %v, want a deny packet", name, err)
+		case denied.Reason != c.want:
+			t.Errorf("%s token denied for %v, want %v", name, denied.Reason, c.want)
 		}
 	}
 	// The real token works once; reusing it after a disconnect is refused.
@@ -191,9 +200,14 @@ func TestGameServerRefusesBadTokens(t *testing.T) {
 	c.Close()
 	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ccancel()
-	if c, err := gameserver.ConnectBase64(cctx, res.Seat.Token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond}); err == nil {
-		c.Close()
+	c2, err := gameserver.ConnectBase64(cctx, res.Seat.Token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
+	var denied *gameserver.DeniedError
+	switch {
+	case err == nil:
+		c2.Close()
 		t.Fatal("a reused token was accepted")
+	case !errors.As(err, &denied) || denied.Reason != gameserver.DenySeatUsed:
+		t.Fatalf("reused token: %v, want a seat-used deny", err)
 	}
 }
 

@@ -36,3 +36,18 @@ func TestCreateSessionRetriesOnlyWhenNothingHappened(t *testing.T) {
 		t.Fatalf("calls %v, sessions created %d", st.Calls[edgegapsim.EndpointSessionPost], st.SessionsCreated)
 	}
 }
+
+func TestGamePort(t *testing.T) {
+	d := &edgegap.Deployment{Ports: map[string]edgegap.Port{
+		"7777": {Name: "game", External: 31001},
+		"web":  {Name: "web", External: 31002},
+	}}
+	for name, want := range map[string]int{"": 31001, "7777": 31001, "game": 31001, "web": 31002, "nope": 31001} {
+		if p, ok := d.GamePort(name); !ok || p.External != want {
+			t.Errorf("GamePort(%q) = %+v, want external %d", name, p, want)
+		}
+	}
+	if _, ok := (&edgegap.Deployment{}).GamePort(""); ok {
+		t.Error("a deployment without ports has a game port")
+	}
+}

@@ -18,11 +18,11 @@ const maxPages = 10000
 // CreateSession asks Edgegap for a session (POST /v1/session). The session
 // is usually not ready yet: poll GetSession or wait for the webhook.
 //
-// Like every call it is retried on 429, 5xx and transport errors. A 5xx or
-// a connection lost after Edgegap processed the request can therefore
-// leave an extra session behind; callers that track sessions (the
-// matchmaker's unclaimed-session reaper) clean those up, or set
-// Config.MaxAttempts to 1.
+// Unlike the other calls it is retried only when Edgegap certainly did
+// nothing (a 429 or a failed dial): after a 5xx or a lost connection a
+// retry could create a second session nobody knows about. A 5xx therefore
+// reaches the caller; the orphan it may leave behind is what
+// `bevygap sessions prune` finds.
 func (c *Client) CreateSession(ctx context.Context, req SessionRequest) (*CreatedSession, error) {
 	const op = EndpointSessionPost
 	if err := c.needKey(op); err != nil {

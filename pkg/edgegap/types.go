@@ -125,16 +125,23 @@ type Location struct {
 	Longitude              float64 `json:"longitude"`
 }
 
-// GamePort picks the port clients connect to: the port map entry named
-// name if there is one, otherwise the entry with the smallest name, so the
+// GamePort picks the port clients connect to: the port map entry keyed or
+// named name if there is one, otherwise the entry with the smallest key, so the
 // choice is stable (Edgegap's map order is not). ok is false when the
 // deployment has no ports.
 func (d *Deployment) GamePort(name string) (p Port, ok bool) {
 	if d == nil || len(d.Ports) == 0 {
 		return Port{}, false
 	}
-	if p, ok := d.Ports[name]; ok && name != "" {
-		return p, true
+	if name != "" {
+		if p, ok := d.Ports[name]; ok {
+			return p, true
+		}
+		for _, p := range d.Ports { // the map key and the port's name can differ
+			if p.Name == name {
+				return p, true
+			}
+		}
 	}
 	keys := make([]string, 0, len(d.Ports))
 	for k := range d.Ports {

@@ -20,24 +20,26 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
 )
 
 // Endpoint names, the Edgegap operation ids, as counted in Stats.
 const (
-	EndpointSessionPost          = "session-post"
-	EndpointGetSession           = "get-session"
-	EndpointSessionDelete        = "session-delete"
-	EndpointListSessions         = "list-sessions"
-	EndpointSessionsBulkStop     = "sessions-bulk-stop"
-	EndpointApplicationGet       = "application-get"
-	EndpointApplicationsGet      = "applications-get"
-	EndpointAppVersionGet        = "app-version-get"
-	EndpointAppVersionsPatch     = "app-versions-patch"
-	EndpointAppVersionsGet       = "app-versions-get"
-	EndpointDeploymentsGet       = "deployments-get"
-	EndpointDeploymentStatusGet  = "deployment-status-get"
-	EndpointDeploymentDelete     = "deployment-delete"
-	EndpointContextGet           = "context-get"
+	EndpointSessionPost          = edgegap.EndpointSessionPost
+	EndpointGetSession           = edgegap.EndpointGetSession
+	EndpointSessionDelete        = edgegap.EndpointSessionDelete
+	EndpointListSessions         = edgegap.EndpointListSessions
+	EndpointSessionsBulkStop     = edgegap.EndpointSessionsBulkStop
+	EndpointApplicationGet       = edgegap.EndpointApplicationGet
+	EndpointApplicationsGet      = edgegap.EndpointApplicationsGet
+	EndpointAppVersionGet        = edgegap.EndpointAppVersionGet
+	EndpointAppVersionsPatch     = edgegap.EndpointAppVersionsPatch
+	EndpointAppVersionsGet       = edgegap.EndpointAppVersionsGet
+	EndpointDeploymentsGet       = edgegap.EndpointDeploymentsGet
+	EndpointDeploymentStatusGet  = edgegap.EndpointDeploymentStatusGet
+	EndpointDeploymentDelete     = edgegap.EndpointDeploymentDelete
+	EndpointContextGet           = edgegap.EndpointContextGet
 	EndpointSelfDeploymentDelete = "self-deployment-delete"
 	// EndpointUnknown counts requests that match no route.
 	EndpointUnknown = "unknown"

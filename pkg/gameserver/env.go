@@ -250,11 +250,6 @@ func parsePorts(s string) (map[string]edgegap.Port, string) {
 // are no ports.
 func (e Env) GamePort(name string) (p edgegap.Port, ok bool) {
 	d := edgegap.Deployment{Ports: e.Ports}
-	for k, v := range e.Ports {
-		if name != "" && (v.Name == name || k == name) {
-			return v, true
-		}
-	}
 	return d.GamePort(name)
 }
 

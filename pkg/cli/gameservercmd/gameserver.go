@@ -30,6 +30,9 @@ type Options struct {
 	Getenv func(string) string
 
 	CAContents string
+	// CARest holds the pieces of a --ca_contents value that reached us split
+	// on spaces (a docker argument quoted for a shell that never ran).
+	CARest     []string
 	CertDigest string
 	CertFile   string
 	Simulate   bool
@@ -73,8 +76,12 @@ bevygap ca-args), as the Rust plugin reads it. Runs until interrupted.`,
 
   # a simulated game server on the deployment's game port
   LIGHTYEAR_PRIVATE_KEY='1,2,3,...' bevygap gameserver --simulate --port-name gameport`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && o.CAContents == "" {
+				return factory.UsageErrorf("unexpected arguments %q (only a split --ca_contents value may continue over several arguments)", args)
+			}
+			o.CARest = args
 			if o.CertDigest != "" && o.CertFile != "" {
 				return factory.UsageErrorf("use --cert or --cert-digest, not both")
 			}
@@ -125,7 +132,7 @@ func run(ctx context.Context, o *Options) error {
 		return err
 	}
 	if o.CAContents != "" {
-		ca, ok := gameserver.CAFromArgs([]string{"--ca_contents", o.CAContents})
+		ca, ok := gameserver.CAFromArgs(append([]string{"--ca_contents", o.CAContents}, o.CARest...))
 		if !ok {
 			return factory.UsageErrorf("--ca_contents is empty")
 		}

@@ -111,6 +111,15 @@ func TestFlags(t *testing.T) {
 	if err := execute(t.Context(), f, capture, "--ca_contents=x"); err != nil || got.CAContents != "x" {
 		t.Errorf("--ca_contents=x: %v, %q", err, got.CAContents)
 	}
+	// A value split on spaces (no shell ran to honour the quotes) is accepted
+	// and rejoined; other stray arguments are a usage error.
+	if err := execute(t.Context(), f, capture, "--ca_contents", "'-----BEGIN", "CERTIFICATE-----MIIB-----END", "CERTIFICATE-----'"); err != nil ||
+		strings.Join(append([]string{got.CAContents}, got.CARest...), " ") != "'-----BEGIN CERTIFICATE-----MIIB-----END CERTIFICATE-----'" {
+		t.Errorf("split --ca_contents: %v, %q %q", err, got.CAContents, got.CARest)
+	}
+	if err := execute(t.Context(), f, capture, "stray"); err == nil {
+		t.Error("a stray argument was accepted")
+	}
 
 	for _, args := range [][]string{
 		{"--cert", "a.pem", "--cert-digest", testDigest},

@@ -34,6 +34,12 @@ func NewCmdRm(f *factory.Factory, runF func(context.Context, *RmOptions) error) 
 	cmd := &cobra.Command{
 		Use:   "rm <bucket> <key>...",
 		Short: "Delete keys (asks first; --yes when not on a terminal)",
+		Long: `Delete keys (asks first; --yes when not on a terminal).
+
+Careful with the cleanup buckets, a running matchmaker acts on them:
+removing a key from unclaimed_sessions makes the reaper forget that session
+(it will not be deleted; see bevygap sessions prune), and removing a key from
+active_connections queues that session for deletion, disconnecting its player.`,
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Keys = args[0], args[1:]
@@ -53,6 +59,13 @@ func NewCmdPurge(f *factory.Factory, runF func(context.Context, *RmOptions) erro
 	cmd := &cobra.Command{
 		Use:   "purge <bucket> [<key>...]",
 		Short: "Purge keys and their history, or every key of the bucket (asks first; --yes when not on a terminal)",
+		Long: `Purge keys and their history, or every key of the bucket (asks first; --yes
+when not on a terminal).
+
+Careful with the cleanup buckets, a running matchmaker acts on them:
+purging unclaimed_sessions makes the reaper forget those sessions (they will
+not be deleted; see bevygap sessions prune), and purging active_connections
+queues every connected session for deletion, disconnecting their players.`,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Keys = args[0], args[1:]

@@ -17,10 +17,11 @@ import (
 
 // PruneOptions of `sessions prune`.
 type PruneOptions struct {
-	F      *factory.Factory
-	MinAge time.Duration
-	Yes    bool
-	DryRun bool
+	F       *factory.Factory
+	MinAge  time.Duration
+	Yes     bool
+	DryRun  bool
+	AllApps bool
 }
 
 // Orphan is a session nothing will clean up.
@@ -52,7 +53,12 @@ func NewCmdPrune(f *factory.Factory, runF func(context.Context, *PruneOptions) e
 (no client is connected) and is not in unclaimed_sessions (so the reaper will
 not delete it), older than --min-age, is orphaned: it keeps a paid server
 alive and nothing will delete it. By default prune only shows them (dry run);
---yes deletes them.`,
+--yes deletes them.
+
+Only sessions of app-name (and app-version when set) are considered, found
+through their deployment's status: sessions of other games in the same
+Edgegap organisation are not in this NATS and must not be touched.
+--all-apps considers every session.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.MinAge < 0 {
@@ -71,6 +77,8 @@ alive and nothing will delete it. By default prune only shows them (dry run);
 	cmd.Flags().DurationVar(&o.MinAge, "min-age", 2*time.Minute, "only sessions older than this (a new session is not in NATS yet)")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "delete the orphaned sessions")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", true, "only show what would be deleted (the default)")
+	cmd.Flags().BoolVar(&o.AllApps, "all-apps", false, "consider the sessions of every app of the organisation, not only app-name")
+	config.AddFlags(cmd.Flags(), "app-name", "app-version")
 	config.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
 	return cmd
 }
@@ -90,6 +98,30 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 		return err
 	}
 	now := o.F.Now()
+	app, version := o.F.Config().String("app-name"), o.F.Config().String("app-version")
+	versionSet := o.F.Config().Source("app-version") != "default"
+	ours := map[string]bool{} // deployment request id -> of app-name
+	isOurs := func(dep string) (bool, error) {
+		if o.AllApps {
+			return true, nil
+		}
+		if v, ok := ours[dep]; ok {
+			return v, nil
+		}
+		if dep == "" {
+			return false, nil // not placed yet: its app is unknown, leave it
+		}
+		st, err := eg.DeploymentStatus(ctx, dep)
+		if edgegap.IsNotFound(err) || edgegap.IsGone(err) {
+			ours[dep] = false
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		ours[dep] = st.AppName == app && (!versionSet || st.AppVersion == version)
+		return ours[dep], nil
+	}
 	sum := PruneSummary{Sessions: len(all), DryRun: o.DryRun, Orphans: []Orphan{}}
 	for _, s := range all {
 		if _, err := store.ActiveClient(ctx, s.ID); err == nil {
@@ -103,6 +135,11 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 		}
 		if unclaimed {
 			continue // the reaper will handle it
+		}
+		if mine, err := isOurs(s.DeploymentRequestID); err != nil {
+			return err
+		} else if !mine {
+			continue // another game's session
 		}
 		full, err := eg.GetSession(ctx, s.ID)
 		if edgegap.IsNotFound(err) || edgegap.IsGone(err) {

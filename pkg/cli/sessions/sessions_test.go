@@ -38,6 +38,7 @@ func setup(t *testing.T) *env {
 	t.Setenv("BEVYGAP_EDGEGAP_URL", sim.URL())
 	t.Setenv("NATS_HOST", srv.URL)
 	t.Setenv("NATS_INSECURE", "1")
+	t.Setenv("BEVYGAP_APP_NAME", edgegapsim.DefaultApp)
 	eg, err := edgegap.New(edgegap.Config{BaseURL: sim.URL(), APIKey: edgegapsim.DefaultAPIKey})
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +156,31 @@ func TestPrune(t *testing.T) {
 	}
 	if e.sim.Stats().LiveSessions != 2 {
 		t.Fatalf("prune deleted a session in use")
+	}
+}
+
+// Sessions of another app in the same organisation are never pruned,
+// unless --all-apps.
+func TestPruneOnlyOwnApp(t *testing.T) {
+	e := setup(t)
+	if err := e.sim.AddApp(edgegapsim.App{Name: "other-game", Versions: []edgegapsim.Version{{Name: "v9"}}}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := e.eg.CreateSession(context.Background(), edgegap.SessionRequest{AppName: "other-game", VersionName: "v9", IPList: []string{"1.2.3.4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := e.create()
+	r := e.run(clitest.Opts{}, "sessions", "prune", "--min-age", "0s", "--yes", "-o", "json")
+	if r.Code != 0 || !strings.Contains(r.Stdout, mine) || strings.Contains(r.Stdout, other.ID) {
+		t.Fatalf("prune touched another app or missed ours: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if _, err := e.eg.GetSession(context.Background(), other.ID); err != nil {
+		t.Fatalf("the other game's session was deleted: %v", err)
+	}
+	r = e.run(clitest.Opts{}, "sessions", "prune", "--min-age", "0s", "--all-apps", "-o", "json")
+	if r.Code != 0 || !strings.Contains(r.Stdout, other.ID) {
+		t.Fatalf("--all-apps did not consider it: %s %s", r.Stdout, r.Stderr)
 	}
 }
 
