@@ -245,7 +245,10 @@ func (s *Stack) waitMatchmaker(ctx context.Context) error {
 			return ctx.Err()
 		default:
 		}
-		if _, err := s.NC.Request("$SRV.PING."+matchmaker.ServiceName, nil, 200*time.Millisecond); err == nil {
+		// Ask our own namespace's gensession endpoint (an empty request is
+		// answered at once with a 400): a matchmaker of another namespace on
+		// the same NATS does not count.
+		if msg, err := s.NC.Request(s.Store.Names.GenSession(), []byte("{}"), 200*time.Millisecond); err == nil && msg.Header.Get("Nats-Service-Error-Code") != "" {
 			return nil
 		}
 	}

@@ -55,10 +55,14 @@ func (w *waiters) notify(id string, now time.Time) {
 		}
 		return
 	}
-	// Bounded memory: forget old early webhooks, and refuse beyond maxEarly.
-	for k, t := range w.early {
-		if now.Sub(t) > w.maxAge {
-			delete(w.early, k)
+	// Bounded memory: when full, forget webhooks older than maxAge (the scan
+	// runs only then, not on every webhook); beyond maxEarly, drop the new one
+	// (its request falls back to polling).
+	if len(w.early) >= maxEarly {
+		for k, t := range w.early {
+			if now.Sub(t) > w.maxAge {
+				delete(w.early, k)
+			}
 		}
 	}
 	if len(w.early) < maxEarly {

@@ -54,7 +54,8 @@ func NewCmdMint(f *factory.Factory, runF func(context.Context, *MintOptions) err
 
 Piped, it prints the base64 token alone, so $(bevygap token mint ...) works;
 on a terminal it prints a summary; -o json prints token, client id, times and
-addresses. --count N prints N tokens, one per line (for load tests).
+addresses (an object; with --count above 1, an array of them). --count N
+prints N tokens, one per line (for load tests).
 The private key is never printed, only its fingerprint.`,
 		Example: `  bevygap token mint --server 127.0.0.1:6420 --protocol-id 80085 --private-key-file key.txt
   LIGHTYEAR_PRIVATE_KEY='1,2,3,...' bevygap token mint --server 10.0.0.5:31000 -o json`,
