@@ -2,8 +2,10 @@
 package clitest
 
 import (
+	"bytes"
 	"context"
 	"regexp"
+	"sync"
 	"testing"
 
 	"github.com/bevygap/bevygap/pkg/iostreams"
@@ -44,4 +46,23 @@ var (
 func Scrub(s string) string {
 	s = rfc3339.ReplaceAllString(s, "<time>")
 	return ago.ReplaceAllString(s, "<age>")
+}
+
+// Buffer is a bytes.Buffer safe for a running command to write while the
+// test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

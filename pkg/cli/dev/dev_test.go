@@ -1,13 +1,11 @@
 package dev_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,23 +14,6 @@ import (
 	"github.com/bevygap/bevygap/pkg/iostreams"
 	"github.com/bevygap/bevygap/pkg/natstest"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	wsRE      = regexp.MustCompile(`gateway\s+(ws://\S+)`)
@@ -47,7 +28,7 @@ func TestDevPlayConnect(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	io, _, _, _ := iostreams.Test()
-	errOut := &syncBuf{}
+	errOut := &clitest.Buffer{}
 	io.ErrOut = errOut
 	done := make(chan int, 1)
 	go func() {

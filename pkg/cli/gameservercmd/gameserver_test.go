@@ -1,7 +1,6 @@
 package gameservercmd
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -13,9 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/bevygap/bevygap/pkg/cli/clitest"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/goleak"
@@ -44,28 +44,10 @@ const testDigest = "e3:76:4d:00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:
 
 var errNotYet = errors.New("not yet")
 
-// syncBuffer collects logs written while the command runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newFactory() (*factory.Factory, *syncBuffer) {
+func newFactory() (*factory.Factory, *clitest.Buffer) {
 	ios, _, _, _ := iostreams.Test()
 	f := factory.New(ios)
-	logs := &syncBuffer{}
+	logs := &clitest.Buffer{}
 	f.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return f, logs
 }

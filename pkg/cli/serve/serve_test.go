@@ -1,7 +1,6 @@
 package serve_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,23 +23,6 @@ import (
 
 const key = "5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5"
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func sim(t *testing.T) *edgegapsim.Server {
 	s, err := edgegapsim.Start(context.Background(), edgegapsim.Config{})
 	if err != nil {
@@ -58,7 +40,7 @@ func running(t *testing.T, args ...string) (map[string]any, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	io, _, _, _ := iostreams.Test()
-	logs := &syncBuf{}
+	logs := &clitest.Buffer{}
 	io.ErrOut = logs
 	done := make(chan int, 1)
 	go func() { done <- cli.Run(ctx, io, append([]string{"serve", "--log-format", "json"}, args...)) }()
@@ -138,7 +120,7 @@ func TestServeNoWebhookURLPolls(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	sim(t)
 	io, _, _, _ := iostreams.Test()
-	logs := &syncBuf{}
+	logs := &clitest.Buffer{}
 	io.ErrOut = logs
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
