@@ -88,7 +88,38 @@ func newStack(t testing.TB, simCfg edgegapsim.Config) *stack {
 	}
 	s := &stack{t: t, srv: srv, nc: nc, store: store, sim: sim, key: key, logs: &lockedBuffer{}}
 	s.eg = s.client(edgegap.Config{})
+	// Runs after the matchmakers stopped (cleanups run last-in first-out).
+	t.Cleanup(s.accountForEverySession)
 	return s
+}
+
+// accountForEverySession fails the test when a session the simulator still
+// runs is known to nothing that will delete it: not unclaimed (the reaper's),
+// not connected (a player's), not dead-lettered (recorded for a human).
+func (s *stack) accountForEverySession() {
+	ctx := context.Background()
+	live, err := s.eg.ListAllSessions(ctx)
+	if err != nil {
+		s.t.Errorf("listing sessions for the leak check: %v", err)
+		return
+	}
+	dead, err := s.store.DeadLetters(ctx)
+	if err != nil {
+		s.t.Errorf("dead letters: %v", err)
+		return
+	}
+	for _, sess := range live {
+		if ok, _ := s.store.IsUnclaimed(ctx, sess.ID); ok {
+			continue
+		}
+		if _, err := s.store.ActiveClient(ctx, sess.ID); err == nil {
+			continue
+		}
+		if _, err := dead.Get(ctx, sess.ID); err == nil {
+			continue
+		}
+		s.t.Errorf("session %s leaked: nothing will ever delete it", sess.ID)
+	}
 }
 
 func (s *stack) client(cfg edgegap.Config) *edgegap.Client {
