@@ -18,6 +18,11 @@ import (
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
+// createTimeout bounds POST /v1/session, which shutdown does not cancel (an
+// answer never read would leave a session nobody knows); it stays within the
+// default shutdown grace.
+const createTimeout = 10 * time.Second
+
 // onRequest serves one matchmaker.request message. It never blocks the
 // subscription: beyond MaxInFlight it answers 503 at once.
 func (m *Matchmaker) onRequest(msg *nats.Msg) {
@@ -97,7 +102,7 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 	progress(protocol.Acknowledged())
 	// Creating the session is not cancelled by shutdown: an answer we never
 	// read would leave a session whose id nobody knows. It is bounded instead.
-	createCtx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	createCtx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	defer cancelCreate()
 	created, err := m.cfg.Edgegap.CreateSession(createCtx, edgegap.SessionRequest{
 		AppName: m.cfg.AppName, VersionName: m.cfg.AppVersion, IPList: []string{clientIP}, WebhookURL: m.cfg.WebhookURL,
