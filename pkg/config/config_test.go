@@ -146,8 +146,15 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range Settings {
-		if !strings.Contains(string(b), "| `"+s.Key+"` |") {
+		i := strings.Index(string(b), "| `"+s.Key+"` |")
+		if i < 0 {
 			t.Errorf("README.md configuration table lacks %s", s.Key)
+			continue
+		}
+		row := string(b)[i:]
+		row = row[:strings.Index(row, "\n")]
+		if !strings.Contains(row, s.Usage) {
+			t.Errorf("README.md row of %s does not say %q", s.Key, s.Usage)
 		}
 	}
 }

@@ -51,7 +51,7 @@ var Settings = []Setting{
 
 	// Embedded NATS (serve without a NATS server; dev)
 	{Key: "nats-listen", Default: "127.0.0.1:4222", Usage: "address of the embedded nats-server"},
-	{Key: "data-dir", Usage: "JetStream store of the embedded nats-server (serve default: $XDG_STATE_HOME/bevygap/nats, kept across restarts)"},
+	{Key: "data-dir", Usage: "JetStream store of the embedded nats-server (serve default: $XDG_STATE_HOME/bevygap/nats-<port>, kept across restarts; dev: a temporary one)"},
 	{Key: "nats-tls-cert", Usage: "PEM certificate for the embedded nats-server (TLS for game servers)"},
 	{Key: "nats-tls-key", Usage: "PEM key file for the embedded nats-server"},
 }

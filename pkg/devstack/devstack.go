@@ -229,30 +229,25 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	return s, nil
 }
 
-// waitMatchmaker returns once the matchmaker's service answers, or its Run
+// waitMatchmaker returns once the matchmaker serves requests, or its Run
 // failed.
 func (s *Stack) waitMatchmaker(ctx context.Context) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.mmDone:
-			s.mmDone <- err
-			if err == nil {
-				err = errors.New("matchmaker stopped at once")
-			}
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-s.MM.Ready():
+		return nil
+	case err := <-s.mmDone:
+		s.mmDone <- err
+		if err == nil {
+			err = errors.New("matchmaker stopped at once")
 		}
-		// Ask our own namespace's gensession endpoint (an empty request is
-		// answered at once with a 400): a matchmaker of another namespace on
-		// the same NATS does not count.
-		if msg, err := s.NC.Request(s.Store.Names.GenSession(), []byte("{}"), 200*time.Millisecond); err == nil && msg.Header.Get("Nats-Service-Error-Code") != "" {
-			return nil
-		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("matchmaker did not start within 10s")
 	}
-	return errors.New("matchmaker did not start within 10s")
 }
 
 // Wait blocks until ctx ends or a part fails, then shuts everything down.

@@ -283,7 +283,16 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 		if err := c.budget.Wait(ctx, op); err != nil {
 			return nil, c.giveUp(op, attempt-1, err, lastErr)
 		}
-		wait, rsp, err := c.attempt(ctx, op, send)
+		attemptCtx, cancelAttempt := ctx, context.CancelFunc(func() {})
+		if !idempotent(op) {
+			// Once sent, a creation is not abandoned half-way: cancelling it
+			// could lose the answer of a session Edgegap did create. The wait
+			// for the budget above stays cancellable; the attempt is bounded
+			// by its own timeout instead.
+			attemptCtx, cancelAttempt = context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+		}
+		wait, rsp, err := c.attempt(attemptCtx, op, send)
+		cancelAttempt()
 		if err == nil {
 			return rsp, nil
 		}

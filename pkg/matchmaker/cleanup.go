@@ -18,8 +18,9 @@ import (
 // happened while no matchmaker ran; much older ones were handled already).
 const recentDeleteWindow = 10 * time.Minute
 
-// deleteCallTimeout bounds one Edgegap delete call (with its own retries).
-const deleteCallTimeout = 30 * time.Second
+// deleteCallTimeout bounds one Edgegap delete call (with its own retries);
+// shutdown waits for a call in hand, so it stays short.
+const deleteCallTimeout = 10 * time.Second
 
 // watchActive follows active_connections: a Put means a client connected,
 // so its session is claimed; a Delete or Purge means it left, so the
@@ -161,6 +162,10 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 			}
 			return fmt.Errorf("delete queue: %w", err)
 		}
+		if ctx.Err() != nil {
+			_ = msg.NakWithDelay(time.Second) // stopping: leave it for the next worker
+			return nil
+		}
 		m.handleDelete(ctx, msg, dead)
 	}
 }
@@ -173,7 +178,9 @@ func (m *Matchmaker) handleDelete(ctx context.Context, msg jetstream.Msg, dead j
 		attempt = meta.NumDelivered
 	}
 	log := m.log.With("session_id", sid, "attempt", attempt)
-	callCtx, cancel := context.WithTimeout(ctx, deleteCallTimeout)
+	// A delete in hand finishes even if shutdown starts meanwhile: it is
+	// bounded by its own timeout, and its outcome is recorded truthfully.
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteCallTimeout)
 	err := m.cfg.Edgegap.DeleteSession(callCtx, sid)
 	cancel()
 	switch {
@@ -185,9 +192,7 @@ func (m *Matchmaker) handleDelete(ctx context.Context, msg jetstream.Msg, dead j
 		m.metrics.deletes.WithLabelValues("gone").Inc()
 		log.Debug("session already gone")
 		_ = msg.Ack()
-	case ctx.Err() != nil && attempt < uint64(m.cfg.DeleteMaxDeliver):
-		_ = msg.Nak() // shutting down: someone else (or we, later) retries
-	case ctx.Err() != nil || edgegap.IsRetryable(err) || edgegap.StatusCode(err) == 0:
+	case edgegap.IsRetryable(err) || edgegap.StatusCode(err) == 0:
 		if attempt >= uint64(m.cfg.DeleteMaxDeliver) {
 			ctx := context.WithoutCancel(ctx) // record it even while shutting down
 			m.metrics.deletes.WithLabelValues("dead_letter").Inc()

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -82,8 +81,13 @@ type Matchmaker struct {
 
 	inflight chan struct{}
 	wg       sync.WaitGroup // request goroutines
-	stopping atomic.Bool    // set before the subscriptions drain: no new work
-	portOnce sync.Once      // logs the port choice when a deployment has several
+	// admit gates new work: a request is counted in wg under RLock only
+	// while stopping is false; Run sets stopping under Lock, so wg.Wait
+	// never races an Add.
+	admit    sync.RWMutex
+	stopping bool
+	ready    chan struct{} // closed once Run serves requests
+	portOnce sync.Once     // logs the port choice when a deployment has several
 	reqCtx   context.Context
 	reqStop  context.CancelFunc
 }
@@ -120,8 +124,8 @@ func New(cfg Config) (*Matchmaker, error) {
 	def(&cfg.DeleteBackoffMin, time.Second)
 	def(&cfg.DeleteBackoffMax, 5*time.Minute)
 	def(&cfg.ShutdownGrace, 10*time.Second)
-	if cfg.Heartbeat >= cfg.UnclaimedTTL {
-		return nil, fmt.Errorf("matchmaker: heartbeat %v must be shorter than unclaimed-ttl %v (each heartbeat keeps a waiting session from the reaper)", cfg.Heartbeat, cfg.UnclaimedTTL)
+	if cfg.Heartbeat > cfg.UnclaimedTTL/2 {
+		return nil, fmt.Errorf("matchmaker: heartbeat %v must be at most half of unclaimed-ttl %v (heartbeats keep a waiting session from the reaper)", cfg.Heartbeat, cfg.UnclaimedTTL)
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 1000
@@ -154,6 +158,7 @@ func New(cfg Config) (*Matchmaker, error) {
 		waiters:  newWaiters(),
 		inflight: make(chan struct{}, cfg.MaxInFlight),
 	}
+	m.ready = make(chan struct{})
 	// Seat may be called before (or without) Run; Run replaces these.
 	m.reqCtx, m.reqStop = context.WithCancel(context.Background())
 	return m, nil
@@ -169,6 +174,21 @@ func OnEdgegapCall(reg prometheus.Registerer) func(endpoint string, status int) 
 		c = register(reg, c)
 	}
 	return func(endpoint string, status int) { c.WithLabelValues(endpoint, fmt.Sprint(status)).Inc() }
+}
+
+// Ready is closed once Run has subscribed and serves requests.
+func (m *Matchmaker) Ready() <-chan struct{} { return m.ready }
+
+// admitRequest counts a new request in the wait group unless the
+// matchmaker is stopping; done must be called when it finishes.
+func (m *Matchmaker) admitRequest() (done func(), ok bool) {
+	m.admit.RLock()
+	defer m.admit.RUnlock()
+	if m.stopping {
+		return nil, false
+	}
+	m.wg.Add(1)
+	return m.wg.Done, true
 }
 
 // BootCheck verifies that the configured Edgegap app and version exist and
@@ -235,6 +255,7 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	if err := m.cfg.NC.Flush(); err != nil {
 		return fmt.Errorf("nats flush: %w", err)
 	}
+	close(m.ready)
 	start("active connections watcher", m.watchActive)
 	start("unclaimed reaper", m.reap)
 	start("delete worker", m.deleteWorker)
@@ -246,14 +267,13 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	case runErr = <-errc:
 		m.log.Error("matchmaker loop failed", "err", runErr)
 	}
-	// Stop taking requests: messages still queued are answered 503 at once,
-	// so the wait group only counts requests already being served.
-	m.stopping.Store(true)
+	// Stop taking requests: from here messages still queued are answered 503
+	// at once, and the wait group counts only requests already admitted.
+	m.admit.Lock()
+	m.stopping = true
+	m.admit.Unlock()
 	_ = reqSub.Drain()
 	_ = svc.Stop()
-	for deadline := time.Now().Add(m.cfg.ShutdownGrace); reqSub.IsValid() && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	select {

@@ -629,3 +629,34 @@ func TestLongWaitIsNotReaped(t *testing.T) {
 		t.Fatalf("the session was deleted while its player waited: %+v", st)
 	}
 }
+
+// A burst larger than the create budget queues instead of failing: the wait
+// for the budget is bounded by the request, not by a creation timeout.
+func TestCreateBurstQueues(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{Sockets: 100, RateLimits: &edgegapsim.RateLimits{}})
+	s.digest()
+	budget, _ := edgegap.NewBudget(edgegap.BudgetConfig{Create: edgegap.Limit{PerSecond: 20, Burst: 1}})
+	cfg := s.config()
+	cfg.Edgegap = s.client(edgegap.Config{Budget: budget})
+	s.start(cfg)
+	const n = 60 // three seconds' worth of creations, all at once
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fb, err := requestFeedback(s.nc, state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion), []byte(`{"client_ip":"1.2.3.4"}`), 30*time.Second)
+			if err != nil {
+				errs <- err.Error()
+			} else if last := fb[len(fb)-1]; last.Kind != protocol.KindReady {
+				errs <- last.String()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}

@@ -100,15 +100,22 @@ func (m *Matchmaker) awaitReady(ctx context.Context, sid string, progress func(p
 	poll := time.NewTimer(interval)
 	defer poll.Stop()
 	last := ""
+	lastRefresh := m.cfg.Now() // Seat wrote the entry just before
 	report := func(status string) {
 		progress(protocol.Progress(fmt.Sprintf("%s (%s)", status, m.cfg.Now().Sub(start).Round(time.Second))))
 		last = status
 		heartbeat.Reset(m.cfg.Heartbeat)
-		// Keep the reaper's clock running from now: a player still waiting
-		// must never see the session deleted under them (the Rust rewrote
-		// the entry on every poll for the same reason).
-		if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil && ctx.Err() == nil {
-			m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
+		// Keep the reaper's clock running: a player still waiting must never
+		// see the session deleted under them (the Rust rewrote the entry on
+		// every poll for the same reason). At most every third of the TTL,
+		// and never for long: a slow NATS must not stall the wait.
+		if now := m.cfg.Now(); now.Sub(lastRefresh) >= m.cfg.UnclaimedTTL/3 {
+			lastRefresh = now
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			if err := m.cfg.Store.PutUnclaimed(rctx, sid); err != nil && ctx.Err() == nil {
+				m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
+			}
+			cancel()
 		}
 	}
 	check := func() (*edgegap.Session, error) {

@@ -18,11 +18,6 @@ import (
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
-// createTimeout bounds POST /v1/session, which shutdown does not cancel (an
-// answer never read would leave a session nobody knows); it stays within the
-// default shutdown grace.
-const createTimeout = 10 * time.Second
-
 // onRequest serves one matchmaker.request message. It never blocks the
 // subscription: beyond MaxInFlight it answers 503 at once.
 func (m *Matchmaker) onRequest(msg *nats.Msg) {
@@ -30,7 +25,8 @@ func (m *Matchmaker) onRequest(msg *nats.Msg) {
 		m.log.Warn("request without reply subject dropped", "subject", msg.Subject)
 		return
 	}
-	if m.stopping.Load() {
+	done, ok := m.admitRequest()
+	if !ok {
 		m.send(msg.Reply, protocol.Failure(protocol.CodeUnavailable, "matchmaker shutting down"))
 		m.end(msg.Reply)
 		return
@@ -38,14 +34,14 @@ func (m *Matchmaker) onRequest(msg *nats.Msg) {
 	select {
 	case m.inflight <- struct{}{}:
 	default:
+		done()
 		m.metrics.requests.WithLabelValues("503").Inc()
 		m.send(msg.Reply, protocol.Failure(protocol.CodeUnavailable, "matchmaker busy"))
 		m.end(msg.Reply)
 		return
 	}
-	m.wg.Add(1)
 	go func() {
-		defer m.wg.Done()
+		defer done()
 		defer func() { <-m.inflight }()
 		m.metrics.inflight.Inc()
 		defer m.metrics.inflight.Dec()
@@ -100,11 +96,10 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 	}
 	start := m.cfg.Now()
 	progress(protocol.Acknowledged())
-	// Creating the session is not cancelled by shutdown: an answer we never
-	// read would leave a session whose id nobody knows. It is bounded instead.
-	createCtx, cancelCreate := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
-	defer cancelCreate()
-	created, err := m.cfg.Edgegap.CreateSession(createCtx, edgegap.SessionRequest{
+	// Once sent, the creation itself is not cancelled by shutdown (the
+	// Edgegap client detaches that attempt: an answer never read would leave
+	// a session whose id nobody knows); waiting for the create budget is.
+	created, err := m.cfg.Edgegap.CreateSession(ctx, edgegap.SessionRequest{
 		AppName: m.cfg.AppName, VersionName: m.cfg.AppVersion, IPList: []string{clientIP}, WebhookURL: m.cfg.WebhookURL,
 	})
 	if err != nil {
@@ -114,7 +109,7 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 	log := m.log.With("session_id", sid)
 	log.Info("session created", "client_ip", clientIP, "deployment", created.DeploymentRequestID)
 	// Record it at once: from here on, a crash still leaves it to the reaper.
-	if err := m.cfg.Store.PutUnclaimed(createCtx, sid); err != nil {
+	if err := m.cfg.Store.PutUnclaimed(context.WithoutCancel(ctx), sid); err != nil {
 		log.Error("recording unclaimed session failed; queueing it for deletion", "err", err)
 		m.abandon(sid, err)
 		return nil, sid, protocol.Errorf(protocol.CodeUnavailable, "could not record session %s", sid)

@@ -38,20 +38,21 @@ func (m *Matchmaker) addGenSession() (micro.Service, error) {
 }
 
 func (m *Matchmaker) onGenSession(req micro.Request) {
-	if m.stopping.Load() {
+	done, ok := m.admitRequest()
+	if !ok {
 		_ = req.Error("503", "matchmaker shutting down", nil)
 		return
 	}
 	select {
 	case m.inflight <- struct{}{}:
 	default:
+		done()
 		m.metrics.requests.WithLabelValues("503").Inc()
 		_ = req.Error("503", "matchmaker busy", nil)
 		return
 	}
-	m.wg.Add(1)
 	go func() {
-		defer m.wg.Done()
+		defer done()
 		defer func() { <-m.inflight }()
 		m.metrics.inflight.Inc()
 		defer m.metrics.inflight.Dec()

@@ -65,15 +65,30 @@ func (f *Factory) NATSOptions(name string) (natsconn.Options, error) {
 		Insecure:   insecure,
 		Name:       name,
 		Logger:     f.Logger,
-		// Services must not give up on NATS and linger half-alive; one-shot
-		// commands are bounded by their connect timeout anyway.
-		MaxReconnects: -1,
 	}, nil
+}
+
+// ServiceNATSOptions are NATSOptions for long-running services (serve,
+// gameserver, kv watch): they never give up reconnecting, rather than
+// lingering half-alive after the Rust default of 10 attempts.
+func (f *Factory) ServiceNATSOptions(name string) (natsconn.Options, error) {
+	o, err := f.NATSOptions(name)
+	o.MaxReconnects = -1
+	return o, err
 }
 
 // NATS connects to the configured NATS server.
 func (f *Factory) NATS(ctx context.Context, name string) (*nats.Conn, error) {
 	o, err := f.NATSOptions(name)
+	if err != nil {
+		return nil, err
+	}
+	return natsconn.Connect(ctx, o)
+}
+
+// ServiceNATS connects like NATS, reconnecting forever (ServiceNATSOptions).
+func (f *Factory) ServiceNATS(ctx context.Context, name string) (*nats.Conn, error) {
+	o, err := f.ServiceNATSOptions(name)
 	if err != nil {
 		return nil, err
 	}
@@ -88,11 +103,20 @@ func (f *Factory) Names() (state.Names, error) {
 // Store connects to NATS and opens the compat buckets. Close the connection
 // when done.
 func (f *Factory) Store(ctx context.Context, name string) (*state.Store, *nats.Conn, error) {
+	return f.store(ctx, name, f.NATS)
+}
+
+// ServiceStore is Store for long-running services (reconnects forever).
+func (f *Factory) ServiceStore(ctx context.Context, name string) (*state.Store, *nats.Conn, error) {
+	return f.store(ctx, name, f.ServiceNATS)
+}
+
+func (f *Factory) store(ctx context.Context, name string, connect func(context.Context, string) (*nats.Conn, error)) (*state.Store, *nats.Conn, error) {
 	names, err := f.Names()
 	if err != nil {
 		return nil, nil, err
 	}
-	nc, err := f.NATS(ctx, name)
+	nc, err := connect(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -44,6 +44,26 @@ type Options struct {
 // natsKeys are the NATS settings, registered as flags.
 var natsKeys = []string{"nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace"}
 
+// splitCA accepts extra arguments only as the continuation of a quoted
+// --ca_contents value that arrived split on spaces: the value must open a
+// quote that only the last argument closes.
+func splitCA(value string, rest []string) error {
+	if len(rest) == 0 {
+		return nil
+	}
+	bad := factory.UsageErrorf("unexpected arguments %q (only a quoted --ca_contents value split on spaces may continue over several arguments)", rest)
+	if value == "" || (value[0] != '\'' && value[0] != '"') || (len(value) > 1 && strings.HasSuffix(value, value[:1])) {
+		return bad
+	}
+	q := value[:1]
+	for i, a := range rest {
+		if strings.Contains(a, q) != (i == len(rest)-1) || (i == len(rest)-1 && !strings.HasSuffix(a, q)) {
+			return bad
+		}
+	}
+	return nil
+}
+
 // NewCmdGameserver builds `bevygap gameserver`.
 func NewCmdGameserver(f *factory.Factory) *cobra.Command { return NewCmd(f, nil) }
 
@@ -78,8 +98,8 @@ bevygap ca-args), as the Rust plugin reads it. Runs until interrupted.`,
   LIGHTYEAR_PRIVATE_KEY='1,2,3,...' bevygap gameserver --simulate --port-name gameport`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 && o.CAContents == "" {
-				return factory.UsageErrorf("unexpected arguments %q (only a split --ca_contents value may continue over several arguments)", args)
+			if err := splitCA(o.CAContents, args); err != nil {
+				return err
 			}
 			o.CARest = args
 			if o.CertDigest != "" && o.CertFile != "" {
@@ -151,7 +171,7 @@ func run(ctx context.Context, o *Options) error {
 		}
 	}
 
-	store, nc, err := o.F.Store(ctx, "bevygap_server_plugin")
+	store, nc, err := o.F.ServiceStore(ctx, "bevygap_server_plugin")
 	if err != nil {
 		return err
 	}

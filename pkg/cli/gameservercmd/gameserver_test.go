@@ -99,8 +99,15 @@ func TestFlags(t *testing.T) {
 		strings.Join(append([]string{got.CAContents}, got.CARest...), " ") != "'-----BEGIN CERTIFICATE-----MIIB-----END CERTIFICATE-----'" {
 		t.Errorf("split --ca_contents: %v, %q %q", err, got.CAContents, got.CARest)
 	}
-	if err := execute(t.Context(), f, capture, "stray"); err == nil {
-		t.Error("a stray argument was accepted")
+	for _, args := range [][]string{
+		{"stray"},
+		{"--ca_contents", "'complete'", "stray"},
+		{"--ca_contents", "'-----BEGIN", "CERT'", "stray"},
+		{"--ca_contents", "'-----BEGIN", "never-closed"},
+	} {
+		if err := execute(t.Context(), f, capture, args...); err == nil {
+			t.Errorf("%q: stray arguments accepted", args)
+		}
 	}
 
 	for _, args := range [][]string{

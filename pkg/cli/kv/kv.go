@@ -37,7 +37,11 @@ cert_digests) and any other bucket on the server.`,
 
 // conn connects and returns a JetStream handle; close the conn when done.
 func conn(ctx context.Context, f *factory.Factory) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := f.NATS(ctx, "bevygap-cli")
+	return connWith(ctx, f.NATS)
+}
+
+func connWith(ctx context.Context, connect func(context.Context, string) (*nats.Conn, error)) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := connect(ctx, "bevygap-cli")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -46,7 +46,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	if err != nil {
 		return err
 	}
-	nc, js, err := conn(ctx, o.F)
+	nc, js, err := connWith(ctx, o.F.ServiceNATS) // a watch runs until interrupted
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -93,7 +94,7 @@ func serveRun(ctx context.Context, o *Options) error {
 	}
 	opts := devstack.Options{Logger: o.F.Logger, Names: names, MetricsAddr: cfg.String("metrics-addr"), BootCheck: true}
 	if cfg.String("nats-host") != "" {
-		no, err := o.F.NATSOptions("bevygap")
+		no, err := o.F.ServiceNATSOptions("bevygap")
 		if err != nil {
 			return err
 		}
@@ -166,8 +167,9 @@ func EmbeddedNATS(f *factory.Factory) (natsconn.EmbeddedOptions, error) {
 	dir := cfg.String("data-dir")
 	if dir == "" {
 		// The store holds the delete queue and the unclaimed sessions: it
-		// must survive a restart, or queued deletes are lost with it.
-		if dir, err = defaultDataDir(); err != nil {
+		// must survive a restart, or queued deletes are lost with it. One
+		// directory per listen port, so two embedded servers never share one.
+		if dir, err = defaultDataDir(cfg.String("nats-listen")); err != nil {
 			return natsconn.EmbeddedOptions{}, err
 		}
 	}
@@ -178,8 +180,8 @@ func EmbeddedNATS(f *factory.Factory) (natsconn.EmbeddedOptions, error) {
 	}, nil
 }
 
-// defaultDataDir is $XDG_STATE_HOME/bevygap/nats (~/.local/state/...).
-func defaultDataDir() (string, error) {
+// defaultDataDir is $XDG_STATE_HOME/bevygap/nats-<port> (~/.local/state/...).
+func defaultDataDir(listen string) (string, error) {
 	base := os.Getenv("XDG_STATE_HOME")
 	if base == "" {
 		home, err := os.UserHomeDir()
@@ -188,7 +190,11 @@ func defaultDataDir() (string, error) {
 		}
 		base = filepath.Join(home, ".local", "state")
 	}
-	dir := filepath.Join(base, "bevygap", "nats")
+	port := "embedded"
+	if _, p, err := net.SplitHostPort(listen); err == nil && p != "" && p != "0" && p != "-1" {
+		port = p
+	}
+	dir := filepath.Join(base, "bevygap", "nats-"+port)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("data-dir %s: %w", dir, err)
 	}

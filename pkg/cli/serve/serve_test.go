@@ -108,7 +108,7 @@ func TestServeAllInOne(t *testing.T) {
 	}
 	// The embedded store (delete queue, unclaimed sessions) survives the
 	// restart: it lives in $XDG_STATE_HOME/bevygap/nats, not a temp dir.
-	if entries, err := os.ReadDir(filepath.Join(state, "bevygap", "nats", "jetstream")); err != nil || len(entries) == 0 {
+	if entries, err := os.ReadDir(filepath.Join(state, "bevygap", "nats-embedded", "jetstream")); err != nil || len(entries) == 0 {
 		t.Fatalf("no persistent JetStream store after stop: %v", err)
 	}
 }
@@ -185,6 +185,7 @@ func TestServeWebhookOnly(t *testing.T) {
 
 func TestServeRefusals(t *testing.T) {
 	t.Chdir(t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	sim(t)
 	base := []string{"serve", "--nats-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0", "--app-name", edgegapsim.DefaultApp, "--app-version", edgegapsim.DefaultVersion}
 	for _, c := range []struct {

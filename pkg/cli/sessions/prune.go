@@ -22,6 +22,10 @@ type PruneOptions struct {
 	Yes     bool
 	DryRun  bool
 	AllApps bool
+	// VersionSet: --app-version was given on the command line (a version
+	// from the config file does not narrow the pruning: the orphans of the
+	// previous version are the likely ones).
+	VersionSet bool
 }
 
 // Orphan is a session nothing will clean up.
@@ -37,6 +41,7 @@ type Orphan struct {
 // PruneSummary is the JSON result of `sessions prune`.
 type PruneSummary struct {
 	Sessions int      `json:"sessions"`
+	Skipped  int      `json:"skipped_other_apps"`
 	Orphaned int      `json:"orphaned"`
 	Deleted  int      `json:"deleted"`
 	DryRun   bool     `json:"dry_run"`
@@ -55,10 +60,10 @@ not delete it), older than --min-age, is orphaned: it keeps a paid server
 alive and nothing will delete it. By default prune only shows them (dry run);
 --yes deletes them.
 
-Only sessions of app-name (and app-version when set) are considered, found
-through their deployment's status: sessions of other games in the same
-Edgegap organisation are not in this NATS and must not be touched.
---all-apps considers every session.`,
+Only sessions of app-name (required) are considered, and of --app-version
+when given on the command line; they are found through their deployment's
+status. Sessions of other games in the same Edgegap organisation are not in
+this NATS and must not be touched. --all-apps considers every session.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.MinAge < 0 {
@@ -68,6 +73,10 @@ Edgegap organisation are not in this NATS and must not be touched.
 				return factory.UsageErrorf("--yes and --dry-run contradict each other")
 			}
 			o.DryRun = !o.Yes
+			if !o.AllApps && o.F.Config().Source("app-name") == "default" {
+				return factory.UsageErrorf("say whose sessions to prune: --app-name (or BEVYGAP_APP_NAME), or --all-apps for every app of the organisation")
+			}
+			o.VersionSet = cmd.Flags().Changed("app-version")
 			if runF != nil {
 				return runF(cmd.Context(), o)
 			}
@@ -99,7 +108,7 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 	}
 	now := o.F.Now()
 	app, version := o.F.Config().String("app-name"), o.F.Config().String("app-version")
-	versionSet := o.F.Config().Source("app-version") != "default"
+	versionSet := o.VersionSet
 	ours := map[string]bool{} // deployment request id -> of app-name
 	isOurs := func(dep string) (bool, error) {
 		if o.AllApps {
@@ -139,7 +148,8 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 		if mine, err := isOurs(s.DeploymentRequestID); err != nil {
 			return err
 		} else if !mine {
-			continue // another game's session
+			sum.Skipped++ // another game's session
+			continue
 		}
 		full, err := eg.GetSession(ctx, s.ID)
 		if edgegap.IsNotFound(err) || edgegap.IsGone(err) {
@@ -189,6 +199,9 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 			}
 		}
 		line := fmt.Sprintf("%d sessions, %d orphaned, %d deleted", sum.Sessions, sum.Orphaned, sum.Deleted)
+		if sum.Skipped > 0 {
+			line += fmt.Sprintf(" (%d of other apps or versions not considered)", sum.Skipped)
+		}
 		if o.DryRun && sum.Orphaned > 0 {
 			line += " (dry run: --yes deletes them)"
 		}

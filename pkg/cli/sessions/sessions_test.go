@@ -163,6 +163,11 @@ func TestPrune(t *testing.T) {
 // unless --all-apps.
 func TestPruneOnlyOwnApp(t *testing.T) {
 	e := setup(t)
+	t.Setenv("BEVYGAP_APP_NAME", "")
+	if r := e.run(clitest.Opts{}, "sessions", "prune"); r.Code != 2 || !strings.Contains(r.Stderr, "--app-name") {
+		t.Fatalf("prune without an app: exit %d %s", r.Code, r.Stderr)
+	}
+	t.Setenv("BEVYGAP_APP_NAME", edgegapsim.DefaultApp)
 	if err := e.sim.AddApp(edgegapsim.App{Name: "other-game", Versions: []edgegapsim.Version{{Name: "v9"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +182,9 @@ func TestPruneOnlyOwnApp(t *testing.T) {
 	}
 	if _, err := e.eg.GetSession(context.Background(), other.ID); err != nil {
 		t.Fatalf("the other game's session was deleted: %v", err)
+	}
+	if !strings.Contains(r.Stdout, `"skipped_other_apps": 1`) {
+		t.Errorf("skipped count not reported: %s", r.Stdout)
 	}
 	r = e.run(clitest.Opts{}, "sessions", "prune", "--min-age", "0s", "--all-apps", "-o", "json")
 	if r.Code != 0 || !strings.Contains(r.Stdout, other.ID) {
