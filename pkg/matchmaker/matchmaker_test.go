@@ -131,25 +131,8 @@ func TestWebhookPath(t *testing.T) {
 	cfg.WebhookURL = s.webhookSink()
 	s.start(cfg)
 	const n = 6
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fb, err := requestFeedback(s.nc, state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion), []byte(`{"client_ip":"1.2.3.4"}`), 20*time.Second)
-			if err == nil && fb[len(fb)-1].Kind != protocol.KindReady {
-				err = fmt.Errorf("no seat: %v", fb[len(fb)-1])
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if seats := s.requestMany(n, 20*time.Second); seats != n {
+		t.Fatalf("%d of %d seated", seats, n)
 	}
 	st := s.sim.Stats()
 	if got := st.Total(edgegapsim.EndpointGetSession); got > n {
@@ -204,26 +187,7 @@ func TestPollingRespectsBudget(t *testing.T) {
 	cfg.Edgegap = s.client(edgegap.Config{HTTPClient: &http.Client{Transport: sends}}) // default budget: 10 status calls/s
 	s.start(cfg)
 	const n = 50
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	seats := 0
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fb, err := requestFeedback(s.nc, state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion), []byte(`{"client_ip":"1.2.3.4"}`), 60*time.Second)
-			if err == nil && fb[len(fb)-1].Kind == protocol.KindReady {
-				mu.Lock()
-				seats++
-				mu.Unlock()
-			} else if err != nil {
-				t.Logf("request failed: %v", err)
-			} else {
-				t.Logf("no seat: %v", fb[len(fb)-1])
-			}
-		}()
-	}
-	wg.Wait()
+	seats := s.requestMany(n, 60*time.Second)
 	limit := edgegap.DefaultBudgetConfig().Status
 	peak := sends.maxInWindow(time.Second)
 	t.Logf("%d seats; %d status calls sent, at most %d in any one second (budget %v/s, burst %d)",
@@ -257,26 +221,7 @@ func TestReplicasServeEachRequestOnce(t *testing.T) {
 		s.start(cfg)
 	}
 	const n = 100
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	seats := 0
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fb, err := requestFeedback(s.nc, state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion), []byte(`{"client_ip":"1.2.3.4"}`), 30*time.Second)
-			if err == nil && fb[len(fb)-1].Kind == protocol.KindReady {
-				mu.Lock()
-				seats++
-				mu.Unlock()
-			} else if err != nil {
-				t.Logf("request failed: %v", err)
-			} else {
-				t.Logf("no seat: %v", fb[len(fb)-1])
-			}
-		}()
-	}
-	wg.Wait()
+	seats := s.requestMany(n, 30*time.Second)
 	st := s.sim.Stats()
 	if seats != n || st.Total(edgegapsim.EndpointSessionPost) != n || st.SessionsCreated != n {
 		t.Fatalf("%d seats, %d session POSTs, %d sessions created; want %d of each", seats, st.Total(edgegapsim.EndpointSessionPost), st.SessionsCreated, n)
@@ -640,23 +585,7 @@ func TestCreateBurstQueues(t *testing.T) {
 	cfg.Edgegap = s.client(edgegap.Config{Budget: budget})
 	s.start(cfg)
 	const n = 60 // three seconds' worth of creations, all at once
-	var wg sync.WaitGroup
-	errs := make(chan string, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fb, err := requestFeedback(s.nc, state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion), []byte(`{"client_ip":"1.2.3.4"}`), 30*time.Second)
-			if err != nil {
-				errs <- err.Error()
-			} else if last := fb[len(fb)-1]; last.Kind != protocol.KindReady {
-				errs <- last.String()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
+	if seats := s.requestMany(n, 30*time.Second); seats != n {
+		t.Fatalf("%d of %d seated", seats, n)
 	}
 }

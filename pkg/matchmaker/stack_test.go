@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,6 +232,29 @@ func requestFeedback(nc *nats.Conn, subject string, body []byte, timeout time.Du
 		}
 		out = append(out, f)
 	}
+}
+
+// requestMany sends n matchmaker requests at once and returns how many got
+// a seat; the others are logged.
+func (s *stack) requestMany(n int, timeout time.Duration) int {
+	subject := state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion)
+	var wg sync.WaitGroup
+	var seats atomic.Int64
+	for range n {
+		wg.Go(func() {
+			fb, err := requestFeedback(s.nc, subject, []byte(`{"client_ip":"1.2.3.4"}`), timeout)
+			switch {
+			case err != nil:
+				s.t.Logf("request failed: %v", err)
+			case fb[len(fb)-1].Kind != protocol.KindReady:
+				s.t.Logf("no seat: %v", fb[len(fb)-1])
+			default:
+				seats.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return int(seats.Load())
 }
 
 // noLeaks waits until every session the simulator created was deleted,
