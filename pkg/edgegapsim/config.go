@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
 )
 
 // Defaults for the zero values of Config.
@@ -154,16 +156,9 @@ type RateLimits struct {
 // DefaultRateLimits returns Edgegap's documented limits.
 func DefaultRateLimits() RateLimits { return RateLimits{Create: 40, Status: 10} }
 
-// Location is where a deployment runs.
-type Location struct {
-	City                   string  `json:"city"`
-	Country                string  `json:"country"`
-	Continent              string  `json:"continent"`
-	AdministrativeDivision string  `json:"administrative_division"`
-	Timezone               string  `json:"timezone"`
-	Latitude               float64 `json:"latitude"`
-	Longitude              float64 `json:"longitude"`
-}
+// Location is where a deployment runs: the client's type, so the two can
+// never disagree.
+type Location = edgegap.Location
 
 // DefaultLocation is Edgegap's example location.
 func DefaultLocation() Location {

@@ -2,10 +2,8 @@ package kv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/pkg/cli/factory"
@@ -36,17 +34,13 @@ func NewCmdGet(f *factory.Factory, runF func(context.Context, *GetOptions) error
 }
 
 func getRun(ctx context.Context, o *GetOptions) error {
-	nc, js, err := conn(ctx, o.F)
+	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	kv, err := bucket(ctx, js, o.Bucket)
-	if err != nil {
-		return err
-	}
 	e, err := kv.Get(ctx, o.Key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+	if missingKey(err) {
 		return fmt.Errorf("key %q not found in bucket %q", o.Key, o.Bucket)
 	}
 	if err != nil {

@@ -36,15 +36,11 @@ func NewCmdKeys(f *factory.Factory, runF func(context.Context, *KeysOptions) err
 }
 
 func keysRun(ctx context.Context, o *KeysOptions) error {
-	nc, js, err := conn(ctx, o.F)
+	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	kv, err := bucket(ctx, js, o.Bucket)
-	if err != nil {
-		return err
-	}
 	lister, err := kv.ListKeys(ctx)
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return fmt.Errorf("listing keys of %s: %w", o.Bucket, err)
@@ -53,7 +49,7 @@ func keysRun(ctx context.Context, o *KeysOptions) error {
 	if lister != nil {
 		for k := range lister.Keys() {
 			e, err := kv.Get(ctx, k)
-			if errors.Is(err, jetstream.ErrKeyNotFound) {
+			if missingKey(err) {
 				continue // deleted meanwhile
 			}
 			if err != nil {

@@ -53,6 +53,26 @@ func connWith(ctx context.Context, connect func(context.Context, string) (*nats.
 	return nc, js, nil
 }
 
+// openBucket connects and binds a bucket; close the conn when done.
+func openBucket(ctx context.Context, f *factory.Factory, name string) (*nats.Conn, jetstream.KeyValue, error) {
+	nc, js, err := conn(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := bucket(ctx, js, name)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, kv, nil
+}
+
+// missingKey reports whether a KV error means the key does not exist (or
+// cannot, being invalid).
+func missingKey(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey)
+}
+
 // bucket binds a bucket by name, naming it when it is missing.
 func bucket(ctx context.Context, js jetstream.JetStream, name string) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, name)

@@ -91,15 +91,11 @@ func rmRun(ctx context.Context, o *RmOptions) error {
 	if err := o.F.Confirm(o.Yes, fmt.Sprintf("%s %s of bucket %s?", verb, what, o.Bucket)); err != nil {
 		return err
 	}
-	nc, js, err := conn(ctx, o.F)
+	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	kv, err := bucket(ctx, js, o.Bucket)
-	if err != nil {
-		return err
-	}
 	keys := o.Keys
 	if len(keys) == 0 {
 		l, err := kv.ListKeys(ctx)
@@ -115,7 +111,7 @@ func rmRun(ctx context.Context, o *RmOptions) error {
 		// Check every key first: a typo removes nothing.
 		for _, k := range keys {
 			if _, err := kv.Get(ctx, k); err != nil {
-				if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+				if missingKey(err) {
 					return fmt.Errorf("key %q not found in bucket %q; nothing removed", k, o.Bucket)
 				}
 				return fmt.Errorf("get %s from %s: %w", k, o.Bucket, err)
