@@ -3,6 +3,7 @@ package kv_test
 import (
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/bevygap/bevygap/pkg/natstest"
 	"github.com/bevygap/bevygap/pkg/state"
 )
+
+var revisionRE = regexp.MustCompile(`"revision":\d+`)
 
 type env struct {
 	t     *testing.T
@@ -144,19 +147,20 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func TestWatchJSONLines(t *testing.T) {
-	e := setup(t)
+// watchEvents runs kv watch with extra args, puts s1 until the watcher shows
+// it (it starts asynchronously), deletes s1, and returns the output.
+func watchEvents(t *testing.T, e *env, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	io, _, out, errOut := iostreamsTest()
 	done := make(chan int, 1)
-	go func() { done <- cli.Run(ctx, io, []string{"kv", "watch", "active_connections", "-o", "json"}) }()
-	// Write until the watcher has printed it (it starts asynchronously).
+	go func() { done <- cli.Run(ctx, io, append([]string{"kv", "watch", "active_connections"}, args...)) }()
 	natstest.CheckFor(t, 5e9, 2e7, func() error {
 		if err := e.store.PutActive(context.Background(), "s1", 7); err != nil {
 			return err
 		}
-		if !strings.Contains(out.String(), `"key":"s1"`) {
+		if !strings.Contains(out.String(), "s1") {
 			return errNotYet
 		}
 		return nil
@@ -165,7 +169,7 @@ func TestWatchJSONLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 5e9, 2e7, func() error {
-		if !strings.Contains(out.String(), `"operation":"DEL"`) {
+		if !strings.Contains(out.String(), "DEL") {
 			return errNotYet
 		}
 		return nil
@@ -174,7 +178,21 @@ func TestWatchJSONLines(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("watch exit %d: %s", code, errOut.String())
 	}
-	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+	return out.String()
+}
+
+// lastTwo keeps the final put and the delete (the number of puts before the
+// watcher was up varies) with times and revisions scrubbed.
+func lastTwo(out string) []byte {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	lines = lines[len(lines)-2:]
+	return []byte(revisionRE.ReplaceAllString(clitest.Scrub(strings.Join(lines, "\n")+"\n"), `"revision":<rev>`))
+}
+
+func TestWatch(t *testing.T) {
+	e := setup(t)
+	out := watchEvents(t, e, "-o", "json")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("not one JSON object per line: %q", line)
@@ -183,4 +201,6 @@ func TestWatchJSONLines(t *testing.T) {
 			t.Fatalf("event lacks fields: %q", line)
 		}
 	}
+	golden.Assert(t, "watch.json.golden", lastTwo(out))
+	golden.Assert(t, "watch.plain.golden", lastTwo(watchEvents(t, e)))
 }
