@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/bevygap/bevygap/pkg/protocol"
@@ -51,12 +52,18 @@ func (m *Matchmaker) onGenSession(req micro.Request) {
 		_ = req.Error("503", "matchmaker busy", nil)
 		return
 	}
+	// The reply is sent from this goroutine with the connection, not with
+	// req: micro reads req's state once the handler returns, so a request
+	// answered later must not touch it (a data race otherwise). micro's own
+	// error and timing stats are therefore not kept for gensession; the
+	// Prometheus metrics count every outcome.
+	data, reply := req.Data(), req.Reply()
 	go func() {
 		defer done()
 		defer func() { <-m.inflight }()
 		m.metrics.inflight.Inc()
 		defer m.metrics.inflight.Dec()
-		r, err := protocol.ParseMatchmakerRequest(req.Data())
+		r, err := protocol.ParseMatchmakerRequest(data)
 		var seat *protocol.Seat
 		if err == nil {
 			seat, _, err = m.Seat(m.reqCtx, r.ClientIP, nil)
@@ -67,12 +74,25 @@ func (m *Matchmaker) onGenSession(req micro.Request) {
 				pe = &protocol.Error{Code: protocol.CodeInternal, Message: err.Error()}
 			}
 			m.metrics.requests.WithLabelValues(strconv.Itoa(pe.Code)).Inc()
-			_ = req.Error(strconv.Itoa(pe.Code), pe.Message, nil)
+			m.reply(reply, nil, nats.Header{
+				micro.ErrorHeader:     []string{pe.Message},
+				micro.ErrorCodeHeader: []string{strconv.Itoa(pe.Code)},
+			})
 			return
 		}
 		b, _ := json.Marshal(protocol.SessionResponse{
 			ConnectToken: seat.Token, GameserverIP: seat.IP, GameserverPort: seat.Port, CertDigest: seat.CertDigest,
 		})
-		_ = req.Respond(b)
+		m.reply(reply, b, nil)
 	}()
+}
+
+// reply answers a gensession request after its handler has returned.
+func (m *Matchmaker) reply(subject string, data []byte, h nats.Header) {
+	if subject == "" {
+		return // published without a reply subject: nobody to answer
+	}
+	if err := m.cfg.NC.PublishMsg(&nats.Msg{Subject: subject, Data: data, Header: h}); err != nil {
+		m.log.Warn("gensession reply not sent", "err", err)
+	}
 }
