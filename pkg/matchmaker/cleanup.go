@@ -141,7 +141,11 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(1)}
+	if m.deletePullExpiry > 0 {
+		opts = append(opts, jetstream.PullExpiry(m.deletePullExpiry))
+	}
+	it, err := cons.Messages(opts...)
 	if err != nil {
 		return fmt.Errorf("delete queue: %w", err)
 	}
@@ -157,9 +161,18 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// A warning, not an end: the server's idle heartbeats were
+				// late (a loaded server, or a delete call that outlasted two
+				// heartbeats). The iterator has already re-armed its pull.
+				m.log.Warn("delete queue: consumer heartbeat missed; pulling again", "err", err)
+				continue
+			}
+			// Closed or failed (e.g. the consumer was deleted): supervise
+			// restarts the worker, which recreates the consumer.
 			return fmt.Errorf("delete queue: %w", err)
 		}
 		if ctx.Err() != nil {

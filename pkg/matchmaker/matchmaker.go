@@ -90,6 +90,9 @@ type Matchmaker struct {
 	portOnce sync.Once     // logs the port choice when a deployment has several
 	reqCtx   context.Context
 	reqStop  context.CancelFunc
+	// deletePullExpiry overrides the delete worker's pull expiry (and so
+	// its heartbeat, half of it); tests shorten it. Zero: the default 30s.
+	deletePullExpiry time.Duration
 }
 
 // ErrInsecureKey refuses the all-zero Lightyear private key.
@@ -217,22 +220,21 @@ func (m *Matchmaker) BootCheck(ctx context.Context) error {
 // Run serves requests and runs the cleanup loops until ctx is cancelled,
 // then shuts down: it stops taking requests, lets in-flight ones finish
 // within ShutdownGrace and queues the sessions of interrupted ones for
-// deletion.
+// deletion. A cleanup loop that fails is logged and restarted with backoff
+// (metric bevygap_matchmaker_loop_restarts_total); Run returns an error
+// only when it cannot start.
 func (m *Matchmaker) Run(ctx context.Context) error {
 	m.reqCtx, m.reqStop = context.WithCancel(context.WithoutCancel(ctx))
 	defer m.reqStop()
 
 	loopsCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
-	errc := make(chan error, 4)
 	var loops sync.WaitGroup
 	start := func(name string, f func(context.Context) error) {
 		loops.Add(1)
-		go func() {
+		go func() { // owner: Run, which cancels loopsCtx and waits
 			defer loops.Done()
-			if err := f(loopsCtx); err != nil && loopsCtx.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
+			m.supervise(loopsCtx, name, f)
 		}()
 	}
 
@@ -256,17 +258,12 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 		return fmt.Errorf("nats flush: %w", err)
 	}
 	close(m.ready)
-	start("active connections watcher", m.watchActive)
-	start("unclaimed reaper", m.reap)
-	start("delete worker", m.deleteWorker)
+	start("active_watcher", m.watchActive)
+	start("unclaimed_reaper", m.reap)
+	start("delete_worker", m.deleteWorker)
 	m.log.Info("matchmaker ready", "subject", subject, "queue_group", m.cfg.QueueGroup, "webhook", m.cfg.WebhookURL != "")
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		m.log.Error("matchmaker loop failed", "err", runErr)
-	}
+	<-ctx.Done()
 	// Stop taking requests: from here messages still queued are answered 503
 	// at once, and the wait group counts only requests already admitted.
 	m.admit.Lock()
@@ -285,5 +282,44 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	}
 	stopLoops()
 	loops.Wait()
-	return runErr
+	return nil
+}
+
+// Loop restart backoff: a failed cleanup loop is restarted after
+// loopBackoffMin, doubling up to loopBackoffMax; a run that lasted
+// loopHealthy resets it.
+const (
+	loopBackoffMin = 500 * time.Millisecond
+	loopBackoffMax = 30 * time.Second
+	loopHealthy    = time.Minute
+)
+
+// supervise runs a cleanup loop until ctx ends, restarting it with backoff
+// whenever it fails. The loops are what makes cleanup leak-free, so a
+// transient NATS failure (a missed consumer heartbeat, a deleted consumer,
+// a watch that closed) must never stop them for good, nor take the
+// matchmaker down with it.
+func (m *Matchmaker) supervise(ctx context.Context, name string, f func(context.Context) error) {
+	backoff := loopBackoffMin
+	for {
+		began := time.Now()
+		err := f(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped unexpectedly")
+		}
+		if time.Since(began) > loopHealthy {
+			backoff = loopBackoffMin
+		}
+		m.metrics.loopRestarts.WithLabelValues(name).Inc()
+		m.log.Error("matchmaker loop failed; restarting", "loop", name, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, loopBackoffMax)
+	}
 }

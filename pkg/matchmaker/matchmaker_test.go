@@ -448,6 +448,81 @@ func TestDeleteWorkerRetriesThenDeadLetters(t *testing.T) {
 	s.noLeaks(1)
 }
 
+// A pull consumer that hears no heartbeat for two intervals (a congested
+// network, a stalled server) reports it from Next; the delete worker must
+// carry on, not stop: under CI load this once took the whole matchmaker
+// down and leaked its sessions.
+func TestDeleteWorkerSurvivesMissedHeartbeats(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	proxy := s.srv.Proxy(t)
+	cfg := s.config()
+	cfg.NC = proxy.Conn(t)
+	store, err := state.Open(context.Background(), cfg.NC, state.Names{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store = store
+	mm, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm.deletePullExpiry = time.Second // heartbeat every 500ms: missed after 1s
+	s.run(mm)
+	s.deleteWorkerPulling()
+	proxy.Hold()
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if !strings.Contains(s.logs.String(), jetstream.ErrNoHeartbeat.Error()) {
+			return fmt.Errorf("no missed heartbeat reported yet")
+		}
+		return nil
+	})
+	proxy.Release()
+
+	ctx := context.Background()
+	sess, err := s.eg.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"1.2.3.4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.EnqueueDelete(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.noLeaks(0)
+	if got := testutilCounter(t, mm.metrics.loopRestarts.WithLabelValues("delete_worker")); got != 0 {
+		t.Fatalf("delete worker restarted %v times after a missed heartbeat", got)
+	}
+}
+
+// A cleanup loop that fails is restarted, not fatal: here the delete
+// queue's consumer is deleted under the worker, which recreates it.
+func TestDeleteWorkerRecreatesDeletedConsumer(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	r := s.start(s.config())
+	ctx := context.Background()
+	s.deleteWorkerPulling()
+	if err := s.store.JS.DeleteConsumer(ctx, state.DeleteStream, state.DeleteConsumer); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if got := testutilCounter(t, r.mm.metrics.loopRestarts.WithLabelValues("delete_worker")); got < 1 {
+			return fmt.Errorf("delete worker restarts %v", got)
+		}
+		return nil
+	})
+	sess, err := s.eg.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"1.2.3.4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.EnqueueDelete(ctx, sess.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.noLeaks(0)
+	select {
+	case err := <-r.done:
+		t.Fatalf("matchmaker stopped: %v", err)
+	default:
+	}
+}
+
 func TestGenSessionService(t *testing.T) {
 	s := newStack(t, edgegapsim.Config{})
 	s.digest()

@@ -13,6 +13,8 @@ type metrics struct {
 	deletes     *prometheus.CounterVec
 	deadLetters prometheus.Counter
 	reaped      prometheus.Counter
+	// loopRestarts counts cleanup loops restarted after a failure.
+	loopRestarts *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,6 +38,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reaped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_reaped_sessions_total", Help: "Unclaimed sessions queued for deletion after the unclaimed TTL.",
 		}),
+		loopRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bevygap_matchmaker_loop_restarts_total", Help: "Cleanup loops (watcher, reaper, delete worker) restarted after a failure.",
+		}, []string{"loop"}),
 	}
 	if reg != nil {
 		m.requests = register(reg, m.requests)
@@ -44,6 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.deletes = register(reg, m.deletes)
 		m.deadLetters = register(reg, m.deadLetters)
 		m.reaped = register(reg, m.reaped)
+		m.loopRestarts = register(reg, m.loopRestarts)
 	}
 	return m
 }

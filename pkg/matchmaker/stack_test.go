@@ -162,6 +162,12 @@ func (s *stack) start(cfg Config) *running {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	return s.run(mm)
+}
+
+// run runs mm (made with New, possibly adjusted) until the test ends.
+func (s *stack) run(mm *Matchmaker) *running {
+	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{mm: mm, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- mm.Run(ctx) }()
@@ -265,6 +271,22 @@ func (s *stack) noLeaks(keep int) {
 		st := s.sim.Stats()
 		if st.LiveSessions != keep {
 			return errors.New("live sessions: " + itoa(st.LiveSessions) + " want " + itoa(keep))
+		}
+		return nil
+	})
+}
+
+// deleteWorkerPulling waits until a delete worker has a pull request
+// waiting on the delete queue's consumer.
+func (s *stack) deleteWorkerPulling() {
+	s.t.Helper()
+	natstest.CheckFor(s.t, 5*time.Second, 20*time.Millisecond, func() error {
+		c, err := s.store.JS.Consumer(context.Background(), state.DeleteStream, state.DeleteConsumer)
+		if err != nil {
+			return err
+		}
+		if info := c.CachedInfo(); info.NumWaiting == 0 {
+			return errors.New("no pull request waiting")
 		}
 		return nil
 	})
