@@ -478,14 +478,7 @@ func TestDeleteWorkerSurvivesMissedHeartbeats(t *testing.T) {
 	})
 	proxy.Release()
 
-	ctx := context.Background()
-	sess, err := s.eg.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"1.2.3.4"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.store.EnqueueDelete(ctx, sess.ID); err != nil {
-		t.Fatal(err)
-	}
+	s.queueDeleteOfNewSession()
 	s.noLeaks(0)
 	if got := testutilCounter(t, mm.metrics.loopRestarts.WithLabelValues("delete_worker")); got != 0 {
 		t.Fatalf("delete worker restarted %v times after a missed heartbeat", got)
@@ -508,13 +501,7 @@ func TestDeleteWorkerRecreatesDeletedConsumer(t *testing.T) {
 		}
 		return nil
 	})
-	sess, err := s.eg.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"1.2.3.4"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.store.EnqueueDelete(ctx, sess.ID); err != nil {
-		t.Fatal(err)
-	}
+	s.queueDeleteOfNewSession()
 	s.noLeaks(0)
 	select {
 	case err := <-r.done:

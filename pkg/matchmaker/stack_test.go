@@ -276,6 +276,20 @@ func (s *stack) noLeaks(keep int) {
 	})
 }
 
+// queueDeleteOfNewSession creates a session through the API and queues its
+// deletion, as the matchmaker does for a session nobody uses.
+func (s *stack) queueDeleteOfNewSession() {
+	s.t.Helper()
+	ctx := context.Background()
+	sess, err := s.eg.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"1.2.3.4"}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.store.EnqueueDelete(ctx, sess.ID); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // deleteWorkerPulling waits until a delete worker has a pull request
 // waiting on the delete queue's consumer.
 func (s *stack) deleteWorkerPulling() {
