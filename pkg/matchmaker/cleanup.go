@@ -166,8 +166,8 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 			}
 			if errors.Is(err, jetstream.ErrNoHeartbeat) {
 				// A warning, not an end: the server's idle heartbeats were
-				// late (a loaded server, or a delete call that outlasted two
-				// heartbeats). The iterator has already re-armed its pull.
+				// late (a congested network or a stalled server). The
+				// iterator has already re-armed its pull.
 				m.log.Warn("delete queue: consumer heartbeat missed; pulling again", "err", err)
 				continue
 			}
