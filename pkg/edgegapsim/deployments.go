@@ -409,18 +409,8 @@ func (s *Simulator) liveDeploymentsLocked() []*deployment {
 }
 
 func (s *Simulator) handleDeploymentsList(w http.ResponseWriter, r *http.Request) {
-	page, limit, err := pageParams(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all := s.liveDeploymentsLocked()
-	start, end, p := pageBounds(len(all), page, limit)
-	data := make([]gen.DeploymentListData, 0, end-start)
-	for _, d := range all[start:end] {
-		data = append(data, gen.DeploymentListData{
+	servePage(s, w, r, s.liveDeploymentsLocked, func(d *deployment) gen.DeploymentListData {
+		return gen.DeploymentListData{
 			RequestId:           d.id,
 			Fqdn:                d.fqdn,
 			PublicIp:            d.publicIP,
@@ -431,13 +421,8 @@ func (s *Simulator) handleDeploymentsList(w http.ResponseWriter, r *http.Request
 			Sockets:             ptr(d.sockets),
 			SocketsUsage:        ptr(d.used),
 			IsJoinableBySession: ptr(!d.failed && d.used < d.sockets),
-		})
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Data       []gen.DeploymentListData `json:"data"`
-		TotalCount int                      `json:"total_count"`
-		Pagination pagination               `json:"pagination"`
-	}{data, len(all), p})
+		}
+	})
 }
 
 func (s *Simulator) statusJSONLocked(d *deployment) gen.Status {

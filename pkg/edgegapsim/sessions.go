@@ -296,24 +296,7 @@ func sessionContext(sess *session) gen.SessionContext {
 }
 
 func (s *Simulator) handleSessionsList(w http.ResponseWriter, r *http.Request) {
-	page, limit, err := pageParams(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all := s.liveSessionsLocked()
-	start, end, p := pageBounds(len(all), page, limit)
-	data := make([]gen.SessionContext, 0, end-start)
-	for _, sess := range all[start:end] {
-		data = append(data, sessionContext(sess))
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Data       []gen.SessionContext `json:"data"`
-		TotalCount int                  `json:"total_count"`
-		Pagination pagination           `json:"pagination"`
-	}{data, len(all), p})
+	servePage(s, w, r, s.liveSessionsLocked, sessionContext)
 }
 
 func (s *Simulator) handleBulkStop(w http.ResponseWriter, r *http.Request) {

@@ -986,6 +986,29 @@ func pageParams(r *http.Request) (page, limit int, err error) {
 	return page, limit, nil
 }
 
+// servePage answers a paginated list call with Edgegap's envelope: the page
+// of list() (called under s.mu) the query asks for, each item converted.
+func servePage[T, U any](s *Simulator, w http.ResponseWriter, r *http.Request, list func() []T, item func(T) U) {
+	page, limit, err := pageParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := list()
+	start, end, p := pageBounds(len(all), page, limit)
+	data := make([]U, 0, end-start)
+	for _, v := range all[start:end] {
+		data = append(data, item(v))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Data       []U        `json:"data"`
+		TotalCount int        `json:"total_count"`
+		Pagination pagination `json:"pagination"`
+	}{data, len(all), p})
+}
+
 // pageBounds returns the slice bounds of a page and Edgegap's pagination
 // object.
 func pageBounds(total, page, limit int) (start, end int, p pagination) {

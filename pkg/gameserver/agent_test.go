@@ -18,13 +18,7 @@ const testDigest = "e3:76:4d:00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:
 
 func TestAgentStart(t *testing.T) {
 	st, nc := newStore(t)
-	infos := make(chan edgegapsim.DeploymentInfo, 1)
-	sim := startSim(t, edgegapsim.Config{OnDeploy: captureHook(infos)})
-	_, info := deployment(t, sim, infos)
-	env, err := EnvFromMap(info.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, info, env := deployedEnv(t)
 	sub, err := nc.SubscribeSync(state.Names{}.GameServerContexts())
 	if err != nil {
 		t.Fatal(err)
@@ -65,18 +59,12 @@ func TestAgentStart(t *testing.T) {
 
 func TestAgentStartBadContextToken(t *testing.T) {
 	st, nc := newStore(t)
-	infos := make(chan edgegapsim.DeploymentInfo, 1)
-	sim := startSim(t, edgegapsim.Config{OnDeploy: captureHook(infos)})
-	_, info := deployment(t, sim, infos)
-	env, err := EnvFromMap(info.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, info, env := deployedEnv(t)
 	const wrong = "0123456789abcdef-not-the-token"
 	env.ContextToken = wrong
 	a := newAgent(t, st, nc, env)
 	a.digest = testDigest
-	err = a.Start(t.Context())
+	err := a.Start(t.Context())
 	if !edgegap.IsUnauthorized(err) || !strings.Contains(err.Error(), EnvContextToken) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("Start with a wrong context token = %v", err)
 	}
@@ -93,13 +81,7 @@ func TestAgentStartBadContextToken(t *testing.T) {
 
 func TestAgentStartRetries(t *testing.T) {
 	st, nc := newStore(t)
-	infos := make(chan edgegapsim.DeploymentInfo, 1)
-	sim := startSim(t, edgegapsim.Config{OnDeploy: captureHook(infos)})
-	_, info := deployment(t, sim, infos)
-	env, err := EnvFromMap(info.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, _, env := deployedEnv(t)
 	eg, err := edgegap.New(edgegap.Config{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -184,6 +184,20 @@ func captureHook(infos chan<- edgegapsim.DeploymentInfo) func(context.Context, e
 	}
 }
 
+// deployedEnv starts a simulator, deploys one server through a session and
+// returns the simulator, the deployment and the ARBITRIUM_* env it got.
+func deployedEnv(t *testing.T) (*edgegapsim.Server, edgegapsim.DeploymentInfo, Env) {
+	t.Helper()
+	infos := make(chan edgegapsim.DeploymentInfo, 1)
+	sim := startSim(t, edgegapsim.Config{OnDeploy: captureHook(infos)})
+	_, info := deployment(t, sim, infos)
+	env, err := EnvFromMap(info.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, info, env
+}
+
 // natsOptions builds plain-TCP natsconn options for a test server.
 type natsOptions struct{ URL string }
 
