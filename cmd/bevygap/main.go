@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/bevygap/bevygap/pkg/cli"
+	"github.com/bevygap/bevygap/internal/cli"
 )
 
 func main() { os.Exit(cli.Main(os.Args[1:])) }

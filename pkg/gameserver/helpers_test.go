@@ -11,10 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/bevygap/bevygap/internal/natsconn"
+	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
-	"github.com/bevygap/bevygap/pkg/natsconn"
-	"github.com/bevygap/bevygap/pkg/natstest"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )

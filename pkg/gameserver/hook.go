@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/bevygap/bevygap/internal/natsconn"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
-	"github.com/bevygap/bevygap/pkg/natsconn"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
-	"github.com/bevygap/bevygap/pkg/natstest"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bevygap/bevygap/pkg/natstest"
+	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )

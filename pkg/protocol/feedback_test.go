@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bevygap/bevygap/pkg/golden"
+	"github.com/bevygap/bevygap/internal/golden"
 )
 
 // Every SessionRequestFeedback shape, as serde writes it (PROTOCOL.md section 5).

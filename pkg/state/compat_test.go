@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bevygap/bevygap/pkg/natstest"
+	"github.com/bevygap/bevygap/internal/natstest"
 )
 
 // fixtures are the exact $JS.API.STREAM.CREATE bodies async-nats 0.36 sends

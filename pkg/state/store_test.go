@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bevygap/bevygap/pkg/natstest"
+	"github.com/bevygap/bevygap/internal/natstest"
 )
 
 func openStore(t *testing.T) *Store {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bevygap/bevygap/pkg/cli/docgen"
+	"github.com/bevygap/bevygap/internal/cli/docgen"
 )
 
 func main() {

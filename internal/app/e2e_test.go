@@ -1,0 +1,268 @@
+package app_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	devstack "github.com/bevygap/bevygap/internal/app"
+	"github.com/bevygap/bevygap/internal/client"
+	"github.com/bevygap/bevygap/internal/gateway"
+	"github.com/bevygap/bevygap/internal/matchmaker"
+	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/edgegapsim"
+	"github.com/bevygap/bevygap/pkg/gameserver"
+	"github.com/bevygap/bevygap/pkg/netcode"
+	"github.com/bevygap/bevygap/pkg/state"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const testKey = "7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7"
+
+type e2e struct {
+	t   *testing.T
+	st  *devstack.Stack
+	key netcode.PrivateKey
+	ws  string
+}
+
+// start runs the whole system in-process as `bevygap dev` does: embedded
+// NATS, the simulator with simulated game servers on loopback UDP, the
+// matchmaker and the gateway (with its webhook sink) on 127.0.0.1:0.
+func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) *e2e {
+	t.Helper()
+	key, _ := netcode.ParsePrivateKey(testKey)
+	unlimited, _ := edgegap.NewBudget(edgegap.BudgetConfig{}) // as bevygap dev: the simulator is local
+	st, err := devstack.Start(context.Background(), devstack.Options{
+		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Embedded:  natsOpts(t),
+		Simulator: &edgegapsim.Config{DeployDelay: deployDelay, Sockets: 8, EmptyTTL: 500 * time.Millisecond, RateLimits: &edgegapsim.RateLimits{Create: 1000, Status: 1000}},
+		GameServers: func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+			return gameserver.SimulatorHook(gameserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982})
+		},
+		Edgegap: edgegap.Config{Budget: unlimited},
+		Matchmaker: &matchmaker.Config{
+			AppName: edgegapsim.DefaultApp, AppVersion: edgegapsim.DefaultVersion, PrivateKey: key, ProtocolID: 1982,
+			RequireCertDigest: true, UnclaimedTTL: unclaimedTTL, MaxInFlight: 1000,
+		},
+		BootCheck:   true,
+		Gateway:     &gateway.Config{RatePerMinute: -1, MaxPendingPerIP: 10000, MaxPendingTotal: 10000, AllowClientIPOverride: true},
+		GatewayAddr: "127.0.0.1:0", WebhookAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return &e2e{t: t, st: st, key: key, ws: "ws" + strings.TrimPrefix(st.Gateway.URL(), "http") + "/matchmaker/ws"}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (e *e2e) seat(ctx context.Context) (client.Result, error) {
+	return client.Request(ctx, client.Options{URL: e.ws, Game: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion})
+}
+
+func (e *e2e) leaks() error {
+	st := e.st.Sim.Stats()
+	if st.LiveSessions != 0 {
+		return fmt.Errorf("%d of %d sessions still live", st.LiveSessions, st.SessionsCreated)
+	}
+	ks, err := e.st.Store.Unclaimed().ListKeys(context.Background())
+	if err == nil {
+		n := 0
+		for range ks.Keys() {
+			n++
+		}
+		if n != 0 {
+			return fmt.Errorf("%d sessions left in unclaimed_sessions", n)
+		}
+	}
+	return nil
+}
+
+// The full loop: play -> seat -> UDP connect -> active_connections entry ->
+// disconnect -> the simulator shows the session deleted.
+func TestFullLoop(t *testing.T) {
+	e := start(t, time.Minute, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := e.seat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := gameserver.ConnectBase64(ctx, res.Seat.Token, gameserver.ConnectOptions{})
+	if err != nil {
+		t.Fatalf("game server refused a fresh seat: %v", err)
+	}
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		id, err := e.st.Store.ActiveClient(ctx, res.SessionID)
+		if err != nil || id != conn.ClientID() {
+			return fmt.Errorf("active_connections[%s] = %d, %v", res.SessionID, id, err)
+		}
+		if ok, _ := e.st.Store.IsUnclaimed(ctx, res.SessionID); ok {
+			return errors.New("still unclaimed")
+		}
+		return nil
+	})
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, e.leaks)
+	if d := e.st.Sim.Stats().SessionsDeleted; d != 1 {
+		t.Fatalf("%d sessions deleted, want 1", d)
+	}
+}
+
+// A seat nobody uses is reaped after the unclaimed TTL and deleted.
+func TestUnusedSeatIsReaped(t *testing.T) {
+	e := start(t, 700*time.Millisecond, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := e.seat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, e.leaks)
+}
+
+// Nobody connects without a valid seat.
+func TestGameServerRefusesBadTokens(t *testing.T) {
+	e := start(t, time.Minute, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := e.seat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.AddrPortFrom(netip.MustParseAddr(res.Seat.IP), res.Seat.Port)
+	mint := func(key netcode.PrivateKey, p netcode.Params, now time.Time) string {
+		m, _ := netcode.NewMinter(key)
+		m.Now = func() time.Time { return now }
+		tok, err := m.Mint(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Base64()
+	}
+	forgedKey, _ := netcode.ParsePrivateKey(strings.Replace(testKey, "7", "8", 1))
+	raw, _ := base64.StdEncoding.DecodeString(res.Seat.Token)
+	tok, _ := netcode.Parse(raw)
+	pd, err := tok.Decrypt(e.key, 1982)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := netip.AddrPortFrom(addr.Addr(), addr.Port()+1)
+	for name, c := range map[string]struct {
+		token string
+		want  gameserver.DenyReason
+	}{
+		"forged":         {mint(forgedKey, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), gameserver.DenyInvalidToken},
+		"expired":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now().Add(-time.Hour)), gameserver.DenyExpired},
+		"wrong protocol": {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1983, ClientID: pd.ClientID}, time.Now()), gameserver.DenyProtocolID},
+		"wrong address":  {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, InternalAddrs: []netip.AddrPort{other}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), gameserver.DenyWrongServer},
+		"no seat":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: 12345}, time.Now()), gameserver.DenyUnknownClient},
+	} {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := gameserver.ConnectBase64(cctx, c.token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
+		ccancel()
+		var denied *gameserver.DeniedError
+		switch {
+		case err == nil:
+			conn.Close()
+			t.Errorf("%s token was accepted", name)
+		case !errors.As(err, &denied):
+			t.Errorf("%s token: %v, want a deny packet", name, err)
+		case denied.Reason != c.want:
+			t.Errorf("%s token denied for %v, want %v", name, denied.Reason, c.want)
+		}
+	}
+	// The real token works once; reusing it after a disconnect is refused.
+	c, err := gameserver.ConnectBase64(ctx, res.Seat.Token, gameserver.ConnectOptions{})
+	if err != nil {
+		t.Fatalf("valid token refused: %v", err)
+	}
+	c.Close()
+	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ccancel()
+	c2, err := gameserver.ConnectBase64(cctx, res.Seat.Token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
+	var denied *gameserver.DeniedError
+	switch {
+	case err == nil:
+		c2.Close()
+		t.Fatal("a reused token was accepted")
+	case !errors.As(err, &denied) || denied.Reason != gameserver.DenySeatUsed:
+		t.Fatalf("reused token: %v, want a seat-used deny", err)
+	}
+}
+
+// 200 players through the whole loop at once: every session deleted at the end.
+func TestTwoHundredPlayers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 players")
+	}
+	e := start(t, time.Minute, 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const n = 200
+	begin := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var seatTimes []time.Duration
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := client.Request(ctx, client.Options{URL: e.ws, Game: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion, ClientIP: fmt.Sprintf("81.2.%d.%d", i/250, i%250+1)})
+			if err != nil {
+				errs <- fmt.Errorf("player %d: %w", i, err)
+				return
+			}
+			conn, err := gameserver.ConnectBase64(ctx, res.Seat.Token, gameserver.ConnectOptions{})
+			if err != nil {
+				errs <- fmt.Errorf("player %d connect: %w", i, err)
+				return
+			}
+			mu.Lock()
+			seatTimes = append(seatTimes, res.Elapsed)
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+			if err := conn.Close(); err != nil {
+				errs <- fmt.Errorf("player %d disconnect: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	played := time.Since(begin)
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, e.leaks)
+	st := e.st.Sim.Stats()
+	var worst time.Duration
+	for _, d := range seatTimes {
+		worst = max(worst, d)
+	}
+	t.Logf("%d players seated, connected and left in %s; all %d sessions deleted %s later; slowest seat %s; %d deployments",
+		len(seatTimes), played.Round(time.Millisecond), st.SessionsDeleted, (time.Since(begin) - played).Round(time.Millisecond), worst.Round(time.Millisecond), st.DeploymentsCreated)
+	if st.SessionsCreated != n || st.SessionsDeleted != n {
+		t.Fatalf("created %d, deleted %d sessions; want %d", st.SessionsCreated, st.SessionsDeleted, n)
+	}
+}

@@ -1,0 +1,149 @@
+// Package caargs implements `bevygap ca-args`: package a CA certificate as
+// the docker argument the Rust game server plugin reads.
+package caargs
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+	config "github.com/bevygap/bevygap/internal/settings"
+)
+
+// Options of `ca-args`.
+type Options struct {
+	F       *factory.Factory
+	File    string
+	Apply   bool
+	App     string
+	Version string
+}
+
+// Result is the JSON shape of `ca-args`.
+type Result struct {
+	Argument  string `json:"argument"`
+	Applied   bool   `json:"applied"`
+	App       string `json:"app,omitempty"`
+	Version   string `json:"version,omitempty"`
+	Arguments string `json:"arguments,omitempty"`
+}
+
+// NewCmdCAArgs builds `bevygap ca-args`.
+func NewCmdCAArgs(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	o := &Options{F: f}
+	cmd := &cobra.Command{
+		Use:   "ca-args <ca.pem>",
+		Short: "Package a CA certificate as the --ca_contents docker argument",
+		Long: `Print the docker argument that carries a NATS root CA to game servers on
+Edgegap, exactly as the Rust set-caroot-argument.sh builds it:
+
+  --ca_contents '<the PEM with its newlines removed>'
+
+Edgegap caps environment values at 255 bytes, so the CA travels as a docker
+argument set on the app version through the API. With --apply it PATCHes the
+version's arguments, replacing an existing --ca_contents and keeping the rest.`,
+		Example: `  bevygap ca-args rootCA.pem
+  bevygap ca-args rootCA.pem --apply --app my-game --version v3`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.File = args[0]
+			if o.Apply && (o.App == "" || o.Version == "") {
+				return factory.UsageErrorf("--apply needs --app and --version")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return run(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Apply, "apply", false, "PATCH the argument onto the Edgegap app version")
+	cmd.Flags().StringVar(&o.App, "app", "", "Edgegap application (with --apply)")
+	cmd.Flags().StringVar(&o.Version, "version", "", "Edgegap application version (with --apply)")
+	config.AddFlags(cmd.Flags(), "edgegap-url", "edgegap-api-key")
+	return cmd
+}
+
+// maxPEM bounds the file read: a CA certificate is a few KiB.
+const maxPEM = 64 << 10
+
+// Argument validates a PEM certificate and returns the docker argument.
+func Argument(pemBytes []byte) (string, error) {
+	if len(pemBytes) > maxPEM {
+		return "", fmt.Errorf("%d bytes is too large for a CA certificate (limit %d)", len(pemBytes), maxPEM)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return "", fmt.Errorf("no PEM block found: want a PEM certificate (-----BEGIN CERTIFICATE-----)")
+	}
+	if block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("PEM block is %q, want CERTIFICATE", block.Type)
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return "", fmt.Errorf("not a valid certificate: %w", err)
+	}
+	if strings.Contains(string(pemBytes), "'") {
+		return "", fmt.Errorf("the file contains a single quote, which would break the argument")
+	}
+	return "--ca_contents '" + strings.ReplaceAll(string(pemBytes), "\n", "") + "'", nil
+}
+
+var caArgRE = regexp.MustCompile(`--ca_contents\s+'[^']*'`)
+
+// Merge puts arg into existing docker arguments, replacing a previous
+// --ca_contents and keeping every other argument.
+func Merge(existing, arg string) string {
+	if caArgRE.MatchString(existing) {
+		return caArgRE.ReplaceAllLiteralString(existing, arg)
+	}
+	existing = strings.TrimSpace(existing)
+	if existing == "" {
+		return arg
+	}
+	return existing + " " + arg
+}
+
+func run(ctx context.Context, o *Options) error {
+	b, err := os.ReadFile(o.File)
+	if err != nil {
+		return err
+	}
+	arg, err := Argument(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.File, err)
+	}
+	res := Result{Argument: arg}
+	if o.Apply {
+		eg, err := o.F.Edgegap(factory.EdgegapOptions{})
+		if err != nil {
+			return err
+		}
+		cur, err := eg.AppVersionArguments(ctx, o.App, o.Version)
+		if err != nil {
+			return err
+		}
+		v, err := eg.PatchAppVersionArguments(ctx, o.App, o.Version, Merge(cur, arg))
+		if err != nil {
+			return err
+		}
+		res = Result{Argument: arg, Applied: true, App: o.App, Version: o.Version, Arguments: v.Arguments}
+	}
+	io := o.F.IOStreams
+	if o.F.Format == output.JSON {
+		return output.WriteJSON(io.Out, res)
+	}
+	if res.Applied {
+		fmt.Fprintf(io.ErrOut, "Set the arguments of %s version %s; new deployments start with:\n", o.App, o.Version)
+		_, err = fmt.Fprintln(io.Out, res.Arguments)
+		return err
+	}
+	_, err = fmt.Fprintln(io.Out, arg)
+	return err
+}

@@ -1,0 +1,59 @@
+// Package configcmd implements `bevygap config`.
+package configcmd
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+)
+
+// NewCmdConfig builds `bevygap config`.
+func NewCmdConfig(f *factory.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config <command>",
+		Short: "Show bevygap's effective configuration",
+	}
+	cmd.AddCommand(NewCmdShow(f, nil))
+	return cmd
+}
+
+// ShowOptions of `bevygap config show`.
+type ShowOptions struct{ F *factory.Factory }
+
+// NewCmdShow builds `bevygap config show`.
+func NewCmdShow(f *factory.Factory, runF func(context.Context, *ShowOptions) error) *cobra.Command {
+	opts := &ShowOptions{F: f}
+	return &cobra.Command{
+		Use:   "show",
+		Short: "Print every setting, its effective value and where it came from (secrets redacted)",
+		Long: `Print every setting, its effective value and where it came from.
+
+Precedence: flag > environment (BEVYGAP_<KEY>, then the Rust names such as
+NATS_HOST or EDGEGAP_API_KEY) > config file > default. Secrets (passwords, API
+keys, private keys, CA contents) are shown as [redacted] when set.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return showRun(cmd.Context(), opts)
+		},
+	}
+}
+
+func showRun(_ context.Context, o *ShowOptions) error {
+	cfg := o.F.Config()
+	entries := cfg.Entries()
+	io := o.F.IOStreams
+	if o.F.Format == output.JSON {
+		return output.WriteJSON(io.Out, map[string]any{"file": cfg.File(), "settings": entries})
+	}
+	t := output.NewTable(io, "Key", "Value", "Source", "Env")
+	for _, e := range entries {
+		t.AddRow(e.Key, e.Value, e.Source, e.Env)
+	}
+	return t.Render()
+}

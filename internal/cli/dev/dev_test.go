@@ -1,0 +1,117 @@
+package dev_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bevygap/bevygap/internal/cli"
+	"github.com/bevygap/bevygap/internal/cli/clitest"
+	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/natstest"
+)
+
+var (
+	wsRE      = regexp.MustCompile(`gateway\s+(ws://\S+)`)
+	edgegapRE = regexp.MustCompile(`edgegap\s+(http://\S+)\s+API key: (.+)`)
+	natsRE    = regexp.MustCompile(`NATS_HOST=(\S+)`)
+)
+
+// The issue's acceptance, in-process: dev, then play --connect --hold,
+// then sessions ls prints [] once the session is deleted.
+func TestDevPlayConnect(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	io, _, _, _ := iostreams.Test()
+	errOut := &clitest.Buffer{}
+	io.ErrOut = errOut
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, io, []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn"})
+	}()
+	var ws, egURL, egKey, natsHost string
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		out := errOut.String()
+		m, e, n := wsRE.FindStringSubmatch(out), edgegapRE.FindStringSubmatch(out), natsRE.FindStringSubmatch(out)
+		if m == nil || e == nil || n == nil {
+			select {
+			case code := <-done:
+				t.Fatalf("dev exited %d: %s", code, out)
+			default:
+			}
+			return fmt.Errorf("no banner yet")
+		}
+		ws, egURL, egKey, natsHost = m[1], e[1], strings.TrimSpace(e[2]), n[1]
+		return nil
+	})
+
+	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--connect", "--hold", "300ms", "-o", "json")
+	if r.Code != 0 {
+		t.Fatalf("play --connect: exit %d\n%s", r.Code, r.Stderr)
+	}
+	var seat struct {
+		Token      string  `json:"token"`
+		IP         string  `json:"ip"`
+		Port       int     `json:"port"`
+		CertDigest string  `json:"cert_digest"`
+		SessionID  string  `json:"session_id"`
+		ElapsedMS  float64 `json:"elapsed_ms"`
+		Connected  bool    `json:"connected"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &seat); err != nil || !seat.Connected || len(seat.Token) != 2732 || seat.CertDigest == "" || seat.SessionID == "" {
+		t.Fatalf("play output %q (%v)", r.Stdout, err)
+	}
+	for _, step := range []string{"Request accepted", "Seat on", "Connected to", "Disconnected after"} {
+		if !strings.Contains(r.Stderr, step) {
+			t.Errorf("play did not report %q:\n%s", step, r.Stderr)
+		}
+	}
+
+	t.Setenv("EDGEGAP_API_KEY", egKey)
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		r := clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", egURL)
+		if strings.TrimSpace(r.Stdout) != "[]" {
+			return fmt.Errorf("sessions ls: %q %s", r.Stdout, r.Stderr)
+		}
+		return nil
+	})
+	// The banner's NATS URL works for the admin commands.
+	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "kv", "ls", "--names", "--nats-host", natsHost, "--nats-insecure")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "active_connections") {
+		t.Fatalf("kv ls against dev: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	// play's failure exits: an Error from the gateway is 1, a timeout 124.
+	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--game", "nope")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "Error 503") {
+		t.Fatalf("play for an unknown game: exit %d %s", r.Code, r.Stderr)
+	}
+	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--timeout", "1ms")
+	if r.Code != 124 {
+		t.Fatalf("play --timeout 1ms: exit %d %s", r.Code, r.Stderr)
+	}
+	// Load mode.
+	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--count", "20", "--concurrency", "5", "-o", "json")
+	var sum struct {
+		Requests, Seats int
+		Errors          map[string]int
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &sum); err != nil || r.Code != 0 || sum.Seats != 20 || len(sum.Errors) != 0 {
+		t.Fatalf("load: exit %d %q %v %s", r.Code, r.Stdout, err, r.Stderr)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("dev exit %d after Ctrl-C", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+}

@@ -1,0 +1,77 @@
+package edgegapcmd_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bevygap/bevygap/internal/cli"
+	"github.com/bevygap/bevygap/internal/cli/clitest"
+	"github.com/bevygap/bevygap/internal/iostreams"
+)
+
+type syncBuf struct {
+	ch chan string
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.ch <- string(p); return len(p), nil }
+
+// The simulator runs until interrupted, prints its URL and key, and other
+// commands can use it (the acceptance flow: sessions ls prints []).
+func TestSimulateThenSessionsLs(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	io, _, _, _ := iostreams.Test()
+	out := &syncBuf{ch: make(chan string, 16)}
+	io.Out = out
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, io, []string{"edgegap", "simulate", "--listen", addr, "-o", "json", "--deploy-delay", "0s"})
+	}()
+	var banner map[string]string
+	select {
+	case s := <-out.ch:
+		if err := json.Unmarshal([]byte(s), &banner); err != nil {
+			t.Fatalf("banner %q", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("simulator did not start")
+	}
+	if banner["url"] != "http://"+addr || banner["api_key"] != "token bevygap-dev" {
+		t.Fatalf("banner %v", banner)
+	}
+	t.Setenv("EDGEGAP_API_KEY", banner["api_key"])
+	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "[]" {
+		t.Fatalf("sessions ls: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	t.Setenv("EDGEGAP_API_KEY", "token wrong")
+	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
+	if r.Code != 4 {
+		t.Fatalf("wrong key: exit %d", r.Code)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("simulate exit %d", code)
+	}
+}
+
+func TestSimulateFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"edgegap", "simulate", "--error-rate", "2"},
+		{"edgegap", "simulate", "--sockets", "0"},
+	} {
+		if r := clitest.Exec(t, cli.Run, clitest.Opts{}, args...); r.Code != 2 {
+			t.Errorf("%v: exit %d", args, r.Code)
+		}
+	}
+}

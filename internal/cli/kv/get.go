@@ -1,0 +1,62 @@
+package kv
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+)
+
+// GetOptions of `kv get`.
+type GetOptions struct {
+	F           *factory.Factory
+	Bucket, Key string
+}
+
+// NewCmdGet builds `kv get`.
+func NewCmdGet(f *factory.Factory, runF func(context.Context, *GetOptions) error) *cobra.Command {
+	o := &GetOptions{F: f}
+	return &cobra.Command{
+		Use:   "get <bucket> <key>",
+		Short: "Print the value of a key (raw; -o json adds metadata)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Bucket, o.Key = args[0], args[1]
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return getRun(cmd.Context(), o)
+		},
+	}
+}
+
+func getRun(ctx context.Context, o *GetOptions) error {
+	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	e, err := kv.Get(ctx, o.Key)
+	if missingKey(err) {
+		return fmt.Errorf("key %q not found in bucket %q", o.Key, o.Bucket)
+	}
+	if err != nil {
+		return fmt.Errorf("get %s from %s: %w", o.Key, o.Bucket, err)
+	}
+	io := o.F.IOStreams
+	if o.F.Format == output.JSON {
+		out := entryOf(e)
+		out.Operation = opName(e.Operation())
+		return output.WriteJSON(io.Out, out)
+	}
+	if _, err := io.Out.Write(e.Value()); err != nil {
+		return err
+	}
+	if io.IsStdoutTTY() {
+		fmt.Fprintln(io.Out)
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+)
+
+// KeysOptions of `kv keys`.
+type KeysOptions struct {
+	F      *factory.Factory
+	Bucket string
+}
+
+// NewCmdKeys builds `kv keys`.
+func NewCmdKeys(f *factory.Factory, runF func(context.Context, *KeysOptions) error) *cobra.Command {
+	o := &KeysOptions{F: f}
+	return &cobra.Command{
+		Use:   "keys <bucket>",
+		Short: "List the keys of a bucket with value, revision and age",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Bucket = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return keysRun(cmd.Context(), o)
+		},
+	}
+}
+
+func keysRun(ctx context.Context, o *KeysOptions) error {
+	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	lister, err := kv.ListKeys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return fmt.Errorf("listing keys of %s: %w", o.Bucket, err)
+	}
+	entries := []Entry{}
+	if lister != nil {
+		for k := range lister.Keys() {
+			e, err := kv.Get(ctx, k)
+			if missingKey(err) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("get %s from %s: %w", k, o.Bucket, err)
+			}
+			entries = append(entries, entryOf(e))
+		}
+		_ = lister.Stop()
+	}
+	io := o.F.IOStreams
+	if o.F.Format == output.JSON {
+		return output.WriteJSON(io.Out, entries)
+	}
+	if len(entries) == 0 && io.IsStdoutTTY() {
+		fmt.Fprintf(io.ErrOut, "No keys in %s.\n", o.Bucket)
+		return nil
+	}
+	now := o.F.Now()
+	t := output.NewTable(io, "Key", "Value", "Revision", "Age")
+	for _, e := range entries {
+		v := e.Value
+		if e.ValueBase64 != nil {
+			v = fmt.Sprintf("(%d bytes binary)", len(e.ValueBase64))
+		}
+		if io.IsStdoutTTY() {
+			v = output.Truncate(v, 48)
+		}
+		t.AddRow(e.Key, v, e.Revision, output.Ago(io, now, e.Created))
+	}
+	return t.Render()
+}

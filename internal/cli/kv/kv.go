@@ -1,0 +1,130 @@
+// Package kv implements `bevygap kv`: inspect and purge NATS KV buckets, the
+// compat buckets above all.
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/pkg/state"
+)
+
+// NewCmdKV builds `bevygap kv`.
+func NewCmdKV(f *factory.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "kv <command>",
+		Short: "Inspect and purge the NATS key-value buckets",
+		Long: `Inspect and purge NATS JetStream key-value buckets: the five bevygap buckets
+(sessions_eg2ly, sessions_ly2eg, active_connections, unclaimed_sessions,
+cert_digests) and any other bucket on the server.`,
+	}
+	config.AddFlags(cmd.PersistentFlags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
+	cmd.AddCommand(
+		NewCmdInit(f, nil), NewCmdLs(f, nil), NewCmdKeys(f, nil), NewCmdGet(f, nil),
+		NewCmdWatch(f, nil), NewCmdRm(f, nil), NewCmdPurge(f, nil),
+	)
+	return cmd
+}
+
+// conn connects and returns a JetStream handle; close the conn when done.
+func conn(ctx context.Context, f *factory.Factory) (*nats.Conn, jetstream.JetStream, error) {
+	return connWith(ctx, f.NATS)
+}
+
+func connWith(ctx context.Context, connect func(context.Context, string) (*nats.Conn, error)) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := connect(ctx, "bevygap-cli")
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// openBucket connects and binds a bucket; close the conn when done.
+func openBucket(ctx context.Context, f *factory.Factory, name string) (*nats.Conn, jetstream.KeyValue, error) {
+	nc, js, err := conn(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := bucket(ctx, js, name)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, kv, nil
+}
+
+// missingKey reports whether a KV error means the key does not exist (or
+// cannot, being invalid).
+func missingKey(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey)
+}
+
+// bucket binds a bucket by name, naming it when it is missing.
+func bucket(ctx context.Context, js jetstream.JetStream, name string) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrInvalidBucketName) {
+		return nil, fmt.Errorf("bucket %q not found (see `bevygap kv ls`)", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %q: %w", name, err)
+	}
+	return kv, nil
+}
+
+// Entry is the JSON shape of one key.
+type Entry struct {
+	Bucket      string    `json:"bucket"`
+	Key         string    `json:"key"`
+	Value       string    `json:"value"`
+	ValueBase64 []byte    `json:"value_base64,omitempty"`
+	Revision    uint64    `json:"revision"`
+	Created     time.Time `json:"created"`
+	Operation   string    `json:"operation,omitempty"`
+}
+
+func entryOf(e jetstream.KeyValueEntry) Entry {
+	out := Entry{Bucket: e.Bucket(), Key: e.Key(), Revision: e.Revision(), Created: e.Created().UTC()}
+	if utf8.Valid(e.Value()) {
+		out.Value = string(e.Value())
+	} else {
+		out.ValueBase64 = e.Value()
+	}
+	return out
+}
+
+func opName(op jetstream.KeyValueOp) string {
+	switch op {
+	case jetstream.KeyValuePut:
+		return "PUT"
+	case jetstream.KeyValueDelete:
+		return "DEL"
+	case jetstream.KeyValuePurge:
+		return "PURGE"
+	}
+	return op.String()
+}
+
+// compatBuckets lists the protocol buckets in the configured namespace.
+func compatBuckets(n state.Names) []string {
+	var out []string
+	for _, s := range state.Specs(n) {
+		if s.Bucket {
+			out = append(out, n.Bucket(s.Base))
+		}
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+package kv
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+)
+
+// LsOptions of `kv ls`.
+type LsOptions struct {
+	F     *factory.Factory
+	Names bool
+}
+
+// BucketInfo is the JSON shape of one bucket.
+type BucketInfo struct {
+	Bucket      string `json:"bucket"`
+	Description string `json:"description"`
+	Values      uint64 `json:"values"`
+	Bytes       uint64 `json:"bytes"`
+	TTLSeconds  int64  `json:"ttl_seconds"`
+	History     int64  `json:"history"`
+	Replicas    int    `json:"replicas"`
+	Compat      bool   `json:"compat"`
+}
+
+// NewCmdLs builds `kv ls`.
+func NewCmdLs(f *factory.Factory, runF func(context.Context, *LsOptions) error) *cobra.Command {
+	o := &LsOptions{F: f}
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List buckets with description, values, size, TTL, history and replicas",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return lsRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Names, "names", false, "print bucket names only")
+	return cmd
+}
+
+func lsRun(ctx context.Context, o *LsOptions) error {
+	names, err := o.F.Names()
+	if err != nil {
+		return err
+	}
+	nc, js, err := conn(ctx, o.F)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	compat := compatBuckets(names)
+	lister := js.KeyValueStores(ctx)
+	var infos []BucketInfo
+	for st := range lister.Status() {
+		s := st.(*jetstream.KeyValueBucketStatus)
+		si := s.StreamInfo()
+		infos = append(infos, BucketInfo{
+			Bucket: st.Bucket(), Description: si.Config.Description, Values: st.Values(), Bytes: st.Bytes(),
+			TTLSeconds: int64(st.TTL() / time.Second), History: st.History(), Replicas: si.Config.Replicas,
+			Compat: slices.Contains(compat, st.Bucket()),
+		})
+	}
+	if err := lister.Error(); err != nil {
+		return fmt.Errorf("listing buckets: %w", err)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Bucket < infos[j].Bucket })
+	io := o.F.IOStreams
+	if o.Names {
+		for _, b := range infos {
+			fmt.Fprintln(io.Out, b.Bucket)
+		}
+		return nil
+	}
+	if o.F.Format == output.JSON {
+		return output.WriteJSON(io.Out, infos)
+	}
+	if len(infos) == 0 && io.IsStdoutTTY() {
+		fmt.Fprintln(io.ErrOut, "No buckets. `bevygap kv init` creates the bevygap buckets.")
+		return nil
+	}
+	t := output.NewTable(io, "Bucket", "Description", "Values", "Size", "TTL", "History", "Replicas")
+	for _, b := range infos {
+		ttl := "unlimited"
+		if b.TTLSeconds > 0 {
+			ttl = output.Duration(time.Duration(b.TTLSeconds) * time.Second)
+		}
+		desc := b.Description
+		if io.IsStdoutTTY() {
+			desc = output.Truncate(desc, 40)
+		}
+		t.AddRow(b.Bucket, desc, b.Values, output.Bytes(b.Bytes), ttl, b.History, b.Replicas)
+	}
+	return t.Render()
+}

@@ -1,0 +1,126 @@
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+)
+
+// WatchOptions of `kv watch`.
+type WatchOptions struct {
+	F       *factory.Factory
+	Buckets []string
+	Initial bool
+}
+
+// NewCmdWatch builds `kv watch`.
+func NewCmdWatch(f *factory.Factory, runF func(context.Context, *WatchOptions) error) *cobra.Command {
+	o := &WatchOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "watch [<bucket>...]",
+		Short: "Print put, delete and purge events live until interrupted",
+		Long: `Print put, delete and purge events of the named buckets (default: the five
+bevygap buckets) with timestamps until interrupted. With -o json, one JSON
+object per line.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Buckets = args
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return watchRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Initial, "initial", false, "print the current values first")
+	return cmd
+}
+
+func watchRun(ctx context.Context, o *WatchOptions) error {
+	names, err := o.F.Names()
+	if err != nil {
+		return err
+	}
+	nc, js, err := connWith(ctx, o.F.ServiceNATS) // a watch runs until interrupted
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	buckets := o.Buckets
+	if len(buckets) == 0 {
+		buckets = compatBuckets(names)
+	}
+	events := make(chan jetstream.KeyValueEntry)
+	var watchers []jetstream.KeyWatcher
+	defer func() {
+		for _, w := range watchers {
+			_ = w.Stop()
+		}
+	}()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, b := range buckets {
+		kv, err := bucket(ctx, js, b)
+		if err != nil {
+			return err
+		}
+		opts := []jetstream.WatchOpt{}
+		if !o.Initial {
+			opts = append(opts, jetstream.UpdatesOnly())
+		}
+		w, err := kv.WatchAll(wctx, opts...)
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", b, err)
+		}
+		watchers = append(watchers, w)
+		go func() { // forwards until the watcher closes (cancel / Stop)
+			for e := range w.Updates() {
+				if e == nil {
+					continue // end of initial values
+				}
+				select {
+				case events <- e:
+				case <-wctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	io := o.F.IOStreams
+	if io.IsStderrTTY() {
+		fmt.Fprintf(io.ErrOut, "Watching %v (Ctrl-C to stop)\n", buckets)
+	}
+	enc := json.NewEncoder(io.Out)
+	th := o.F.Theme()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // interrupted: the normal end of a watch
+		case e := <-events:
+			ent := entryOf(e)
+			ent.Operation = opName(e.Operation())
+			if o.F.Format == output.JSON {
+				if err := enc.Encode(ent); err != nil {
+					return err
+				}
+				continue
+			}
+			ts := ent.Created.Format(time.RFC3339Nano)
+			line := fmt.Sprintf("%s %-5s %s %s", ts, ent.Operation, ent.Bucket, ent.Key)
+			if e.Operation() == jetstream.KeyValuePut {
+				line += " = " + ent.Value
+			}
+			if io.IsStdoutTTY() {
+				line = th.Muted.Render(ts) + line[len(ts):]
+			}
+			if _, err := fmt.Fprintln(io.Out, line); err != nil {
+				return err
+			}
+		}
+	}
+}

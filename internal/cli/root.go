@@ -1,0 +1,228 @@
+// Package cli is bevygap's command line: the root command, global flags,
+// configuration loading, and Main, the only place that prints an error and
+// chooses the exit code.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/caargs"
+	"github.com/bevygap/bevygap/internal/cli/check"
+	"github.com/bevygap/bevygap/internal/cli/configcmd"
+	"github.com/bevygap/bevygap/internal/cli/dev"
+	"github.com/bevygap/bevygap/internal/cli/edgegapcmd"
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/cli/gameservercmd"
+	"github.com/bevygap/bevygap/internal/cli/kv"
+	"github.com/bevygap/bevygap/internal/cli/play"
+	"github.com/bevygap/bevygap/internal/cli/serve"
+	"github.com/bevygap/bevygap/internal/cli/sessions"
+	"github.com/bevygap/bevygap/internal/cli/token"
+	"github.com/bevygap/bevygap/internal/cli/version"
+	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/natsconn"
+	"github.com/bevygap/bevygap/internal/output"
+	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/pkg/edgegap"
+)
+
+// Exit codes (README.md, "Commands"). Commands that run until interrupted
+// (serve, dev, gameserver, kv watch, edgegap simulate) end with 0 on Ctrl-C.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitAuth        = 4
+	ExitTimeout     = 124
+	ExitInterrupted = 130
+)
+
+type globalFlags struct {
+	config    string
+	output    string
+	logLevel  string
+	logFormat string
+	noColor   bool
+}
+
+// NewRootCmd builds the whole command tree.
+func NewRootCmd(f *factory.Factory) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "bevygap",
+		Short: "Matchmaker, gateway and admin tool for Bevy/Lightyear games on Edgegap",
+		Long: `bevygap hands game clients a seat on an Edgegap game server: it runs the
+matchmaker, the websocket gateway and the Edgegap webhook sink (bevygap serve),
+and is the admin and dev tool around them (kv, token, sessions, dev).
+
+It speaks the wire format of the Rust bevygap client and server plugins byte
+for byte, and shares state with them through NATS JetStream.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return setup(cmd, f, g)
+		},
+	}
+	root.CompletionOptions.HiddenDefaultCmd = false
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.config, "config", "", "config file (default: ./bevygap.yaml, then $XDG_CONFIG_HOME/bevygap/bevygap.yaml)")
+	pf.StringVarP(&g.output, "output", "o", "", "output format: table, json or plain (default: table on a terminal, plain when piped)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: auto, text or json (auto: text on a terminal, json otherwise)")
+	pf.BoolVar(&g.noColor, "no-color", false, "disable colour (also NO_COLOR)")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "plain"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"auto", "text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &factory.UsageError{Msg: err.Error()} })
+	root.SetOut(f.IOStreams.Out)
+	root.SetErr(f.IOStreams.ErrOut)
+
+	root.AddGroup(
+		&cobra.Group{ID: "run", Title: "Run the services:"},
+		&cobra.Group{ID: "admin", Title: "Inspect and administer:"},
+		&cobra.Group{ID: "test", Title: "Develop and test:"},
+	)
+	for group, cmds := range map[string][]*cobra.Command{
+		"run":   {serve.NewCmdServe(f, nil), gameservercmd.NewCmdGameserver(f)},
+		"admin": {kv.NewCmdKV(f), sessions.NewCmdSessions(f), token.NewCmdToken(f), caargs.NewCmdCAArgs(f, nil), check.NewCmdCheck(f, nil), configcmd.NewCmdConfig(f)},
+		"test":  {dev.NewCmdDev(f, nil), play.NewCmdPlay(f, nil), edgegapcmd.NewCmdEdgegap(f)},
+	} {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	root.AddCommand(version.NewCmdVersion(f, nil))
+	return root
+}
+
+func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
+	if g.noColor {
+		f.IOStreams.SetColorEnabled(false)
+	}
+	format, err := output.ParseFormat(g.output, f.IOStreams)
+	if err != nil {
+		return &factory.UsageError{Msg: err.Error()}
+	}
+	f.Format = format
+	cfg, err := config.Load(g.config, cmd.Flags())
+	if err != nil {
+		return err
+	}
+	f.Cfg = cfg
+	logger, err := newLogger(f.IOStreams.ErrOut, f.IOStreams.IsStderrTTY(), g.logLevel, g.logFormat)
+	if err != nil {
+		return err
+	}
+	f.Logger = logger
+	return nil
+}
+
+func newLogger(w io.Writer, tty bool, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, &factory.UsageError{Msg: fmt.Sprintf("invalid --log-level %q: use debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "auto", "":
+		if tty {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, &factory.UsageError{Msg: fmt.Sprintf("invalid --log-format %q: use auto, text or json", format)}
+}
+
+// Main runs bevygap with args and returns the process exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, iostreams.System(), args)
+}
+
+// Run executes the command tree with the given streams (tests call it in-process).
+func Run(ctx context.Context, io *iostreams.IOStreams, args []string) int {
+	f := factory.New(io)
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitCode(ctx, err)
+	var silent *factory.SilentError
+	if !errors.As(err, &silent) {
+		fmt.Fprintf(io.ErrOut, "Error: %s\n", oneLine(err.Error()))
+		if hint := hintFor(err); hint != "" {
+			fmt.Fprintf(io.ErrOut, "Hint: %s\n", hint)
+		}
+	}
+	return code
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// ExitCode maps an error to bevygap's exit codes.
+func ExitCode(ctx context.Context, err error) int {
+	var usage *factory.UsageError
+	var silent *factory.SilentError
+	var coded *factory.ExitError
+	var auth *factory.AuthError
+	var invalid *config.InvalidError
+	switch {
+	case errors.As(err, &silent):
+		return silent.Code
+	case errors.As(err, &coded):
+		return coded.Code
+	case errors.As(err, &usage), errors.As(err, &invalid), isCobraUsage(err):
+		return ExitUsage
+	case errors.As(err, &auth), errors.Is(err, natsconn.ErrNoHost), errors.Is(err, natsconn.ErrAuth), errors.Is(err, config.ErrConfigFile),
+		edgegap.IsUnauthorized(err), errors.Is(err, edgegap.ErrNoAPIKey):
+		return ExitAuth
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.Is(err, context.DeadlineExceeded):
+		return ExitTimeout
+	case errors.Is(err, factory.ErrCancelled):
+		return ExitError
+	}
+	return ExitError
+}
+
+func isCobraUsage(err error) bool {
+	m := err.Error()
+	return strings.HasPrefix(m, "unknown command") || strings.HasPrefix(m, "accepts ") ||
+		strings.HasPrefix(m, "requires at least") || strings.HasPrefix(m, "requires at most") ||
+		strings.HasPrefix(m, "invalid argument")
+}
+
+func hintFor(err error) string {
+	switch {
+	case errors.Is(err, natsconn.ErrNoHost):
+		return "set NATS_HOST (and NATS_INSECURE=1 for a server without TLS), or run `bevygap dev` for a local stack"
+	case errors.Is(err, natsconn.ErrTLS):
+		return "NATS_INSECURE=1 connects without TLS; NATS_CA names a CA file for a self-signed server"
+	case edgegap.IsUnauthorized(err):
+		return "Edgegap refused the API key: check EDGEGAP_API_KEY (the simulator's key is 'token bevygap-dev') and --edgegap-url"
+	case isCobraUsage(err):
+		return "see `bevygap --help`"
+	}
+	return ""
+}

@@ -1,0 +1,212 @@
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bevygap/bevygap/internal/cli"
+	"github.com/bevygap/bevygap/internal/cli/clitest"
+	"github.com/bevygap/bevygap/internal/client"
+	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/pkg/edgegapsim"
+)
+
+const key = "5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5,5"
+
+func sim(t *testing.T) *edgegapsim.Server {
+	s, err := edgegapsim.Start(context.Background(), edgegapsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	t.Setenv("EDGEGAP_API_KEY", edgegapsim.DefaultAPIKey)
+	t.Setenv("BEVYGAP_EDGEGAP_URL", s.URL())
+	return s
+}
+
+// running starts `bevygap serve args...` and returns the "bevygap serving"
+// log line's fields once it is up.
+func running(t *testing.T, args ...string) (map[string]any, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	io, _, _, _ := iostreams.Test()
+	logs := &clitest.Buffer{}
+	io.ErrOut = logs
+	done := make(chan int, 1)
+	go func() { done <- cli.Run(ctx, io, append([]string{"serve", "--log-format", "json"}, args...)) }()
+	var up map[string]any
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "bevygap serving" {
+				up = m
+				return nil
+			}
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited %d: %s", code, logs.String())
+		default:
+		}
+		return errors.New("not serving yet")
+	})
+	var once sync.Once
+	code := -1
+	stop := func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				t.Error("serve did not stop")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return up, stop
+}
+
+// Everything in one process with an embedded nats-server: a seat, then a
+// graceful stop with exit 0.
+func TestServeAllInOne(t *testing.T) {
+	t.Chdir(t.TempDir())
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	sim(t)
+	up, stop := running(t, "--app-name", edgegapsim.DefaultApp, "--app-version", edgegapsim.DefaultVersion, "--lightyear-private-key", key,
+		"--nats-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0",
+		"--require-cert-digest=false", "--cert-digest-wait", "10ms", "--metrics-addr", "127.0.0.1:0")
+	gw := up["gateway"].(string)
+	res, err := client.Request(context.Background(), client.Options{URL: gw + "/matchmaker/ws", Game: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion})
+	if err != nil {
+		t.Fatalf("no seat from serve: %v", err)
+	}
+	if res.Seat.IP != "127.0.0.1" || res.Seat.Port == 0 {
+		t.Fatalf("seat %+v", res.Seat)
+	}
+	rsp, err := http.Get(up["metrics"].(string))
+	if err != nil || rsp.StatusCode != 200 {
+		t.Fatalf("metrics: %v", err)
+	}
+	rsp.Body.Close()
+	if !strings.HasPrefix(up["nats"].(string), "nats://127.0.0.1:") {
+		t.Fatalf("embedded NATS url %v", up["nats"])
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+	// The embedded store (delete queue, unclaimed sessions) survives the
+	// restart: it lives in $XDG_STATE_HOME/bevygap/nats, not a temp dir.
+	if entries, err := os.ReadDir(filepath.Join(state, "bevygap", "nats-embedded", "jetstream")); err != nil || len(entries) == 0 {
+		t.Fatalf("no persistent JetStream store after stop: %v", err)
+	}
+}
+
+// Without session-webhook-url, serve does not invent a webhook URL from its
+// listen address (Edgegap could not reach it): it polls.
+func TestServeNoWebhookURLPolls(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	sim(t)
+	io, _, _, _ := iostreams.Test()
+	logs := &clitest.Buffer{}
+	io.ErrOut = logs
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, io, []string{"serve", "--log-format", "json", "--lightyear-private-key", key, "--app-name", edgegapsim.DefaultApp, "--app-version", edgegapsim.DefaultVersion,
+			"--nats-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0"})
+	}()
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if !strings.Contains(logs.String(), `"msg":"matchmaker ready"`) {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	cancel()
+	<-done
+	if !strings.Contains(logs.String(), `"webhook":false`) {
+		t.Fatalf("serve wired a webhook it was not given: %s", logs.String())
+	}
+}
+
+// Each part runs alone: the webhook sink against an existing NATS.
+func TestServeWebhookOnly(t *testing.T) {
+	t.Chdir(t.TempDir())
+	srv := natstest.RunJetStream(t)
+	nc := srv.Conn(t)
+	sub, err := nc.SubscribeSync("webhook.session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	up, _ := running(t, "--webhook", "--nats-host", srv.URL, "--nats-insecure", "--webhook-listen", "127.0.0.1:0", "--webhook-secret", "s3cret")
+	hook := up["webhook"].(string) + "/hook/session"
+	if _, ok := up["gateway"]; !ok {
+		t.Fatalf("serving line %v", up)
+	}
+	rsp, err := http.Post(hook, "application/json", strings.NewReader(`{"session_id":"x"}`))
+	if err != nil || rsp.StatusCode != 401 {
+		t.Fatalf("hook without secret: %v %v", rsp.StatusCode, err)
+	}
+	rsp.Body.Close()
+	rsp, err = http.Post(hook+"?secret=s3cret", "application/json", strings.NewReader(`{"session_id":"x"}`))
+	if err != nil || rsp.StatusCode != 200 {
+		t.Fatalf("hook with secret: %v", err)
+	}
+	rsp.Body.Close()
+	msg, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(msg.Data) != `{"session_id":"x"}` {
+		t.Fatalf("published %q", msg.Data)
+	}
+	// The game-client routes are not served by a webhook-only process.
+	rsp, err = http.Get(up["webhook"].(string) + "/matchmaker")
+	if err == nil {
+		defer rsp.Body.Close()
+		if rsp.StatusCode == 200 {
+			t.Fatal("webhook-only serve answers the client routes")
+		}
+	}
+}
+
+func TestServeRefusals(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	sim(t)
+	base := []string{"serve", "--nats-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0", "--app-name", edgegapsim.DefaultApp, "--app-version", edgegapsim.DefaultVersion}
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"zero key", nil, 4, "all zeros"},
+		{"unknown app", []string{"--lightyear-private-key", key, "--app-name", "nope"}, 1, `app "nope"`},
+		{"bad duration", []string{"--lightyear-private-key", key, "--ready-timeout", "soon"}, 2, "ready-timeout"},
+		{"bad proxy", []string{"--lightyear-private-key", key, "--trusted-proxies", "nope"}, 2, "trusted-proxies"},
+	} {
+		r := clitest.Exec(t, cli.Run, clitest.Opts{}, append(append([]string{}, base...), c.args...)...)
+		if r.Code != c.code || !strings.Contains(r.Stderr, c.msg) {
+			t.Errorf("%s: exit %d, stderr %s", c.name, r.Code, lastLine(r.Stderr))
+		}
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return fmt.Sprint(lines[len(lines)-1])
+}

@@ -1,0 +1,80 @@
+package sessions
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+)
+
+// GetOptions of `sessions get`.
+type GetOptions struct {
+	F  *factory.Factory
+	ID string
+}
+
+// NewCmdGet builds `sessions get`.
+func NewCmdGet(f *factory.Factory, runF func(context.Context, *GetOptions) error) *cobra.Command {
+	o := &GetOptions{F: f}
+	return &cobra.Command{
+		Use:   "get <session-id>",
+		Short: "Show a session with its deployment IP and ports",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.ID = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return getRun(cmd.Context(), o)
+		},
+	}
+}
+
+func getRun(ctx context.Context, o *GetOptions) error {
+	eg, err := o.F.Edgegap(factory.EdgegapOptions{})
+	if err != nil {
+		return err
+	}
+	s, err := eg.GetSession(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	io := o.F.IOStreams
+	if o.F.Format == output.JSON {
+		return output.WriteJSON(io.Out, s)
+	}
+	t := output.NewTable(io, "Field", "Value")
+	t.AddRow("session_id", s.ID)
+	t.AddRow("status", s.Status)
+	t.AddRow("ready", s.Ready)
+	t.AddRow("linked", s.Linked)
+	t.AddRow("kind", s.Kind)
+	t.AddRow("user_count", s.UserCount)
+	t.AddRow("created", s.CreateTime)
+	if s.Error != "" {
+		t.AddRow("error", s.Error)
+	}
+	if d := s.Deployment; d != nil {
+		t.AddRow("deployment", d.RequestID)
+		t.AddRow("public_ip", d.PublicIP)
+		t.AddRow("fqdn", d.FQDN)
+		t.AddRow("deployment_ready", d.Ready)
+		names := make([]string, 0, len(d.Ports))
+		for n := range d.Ports {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			p := d.Ports[n]
+			t.AddRow("port "+n, fmt.Sprintf("%d -> %d/%s", p.External, p.Internal, p.Protocol))
+		}
+		if d.Location != nil {
+			t.AddRow("location", d.Location.City+", "+d.Location.Country)
+		}
+	}
+	return t.Render()
+}

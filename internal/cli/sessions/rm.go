@@ -1,0 +1,97 @@
+package sessions
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+	"github.com/bevygap/bevygap/pkg/edgegap"
+)
+
+// RmOptions of `sessions rm`.
+type RmOptions struct {
+	F   *factory.Factory
+	IDs []string
+	Yes bool
+}
+
+// Deletion is the JSON result of one delete.
+type Deletion struct {
+	SessionID string `json:"session_id"`
+	Result    string `json:"result"` // deleted, already_gone, failed
+	Error     string `json:"error,omitempty"`
+}
+
+// NewCmdRm builds `sessions rm`.
+func NewCmdRm(f *factory.Factory, runF func(context.Context, *RmOptions) error) *cobra.Command {
+	o := &RmOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "rm <session-id>...",
+		Short: "Delete sessions (unknown or terminated ones count as already gone)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.IDs = args
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return rmRun(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+func rmRun(ctx context.Context, o *RmOptions) error {
+	if err := o.F.Confirm(o.Yes, fmt.Sprintf("Delete %d Edgegap session(s)?", len(o.IDs))); err != nil {
+		return err
+	}
+	eg, err := o.F.Edgegap(factory.EdgegapOptions{})
+	if err != nil {
+		return err
+	}
+	res, failed := deleteAll(ctx, eg, o.IDs)
+	io := o.F.IOStreams
+	if o.F.Format == output.JSON {
+		if err := output.WriteJSON(io.Out, res); err != nil {
+			return err
+		}
+	} else {
+		t := output.NewTable(io, "Session", "Result", "Error")
+		for _, r := range res {
+			t.AddRow(r.SessionID, r.Result, r.Error)
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d deletes failed", failed, len(o.IDs))
+	}
+	return nil
+}
+
+// deleteAll deletes sessions; 404 and 410 count as already gone. An
+// unauthorized key stops at once (every other call would fail the same way).
+func deleteAll(ctx context.Context, eg *edgegap.Client, ids []string) ([]Deletion, int) {
+	out := make([]Deletion, 0, len(ids))
+	failed := 0
+	for _, id := range ids {
+		err := eg.DeleteSession(ctx, id)
+		switch {
+		case err == nil:
+			out = append(out, Deletion{SessionID: id, Result: "deleted"})
+		case edgegap.IsNotFound(err) || edgegap.IsGone(err):
+			out = append(out, Deletion{SessionID: id, Result: "already_gone"})
+		default:
+			failed++
+			out = append(out, Deletion{SessionID: id, Result: "failed", Error: err.Error()})
+			if edgegap.IsUnauthorized(err) || ctx.Err() != nil {
+				return out, failed
+			}
+		}
+	}
+	return out, failed
+}

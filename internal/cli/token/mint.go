@@ -1,0 +1,218 @@
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/output"
+	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/pkg/netcode"
+)
+
+// MintOptions of `token mint`.
+type MintOptions struct {
+	F        *factory.Factory
+	Servers  []string
+	Internal []string
+	ClientID string
+	Expire   int64
+	Timeout  int32
+	UserData string
+	Count    int
+	KeyFile  string
+	IPv6Std  bool
+}
+
+// Minted is the JSON shape of one minted token.
+type Minted struct {
+	Token             string     `json:"token"`
+	ClientID          uint64     `json:"client_id"`
+	ProtocolID        uint64     `json:"protocol_id"`
+	Created           time.Time  `json:"created"`
+	Expires           *time.Time `json:"expires"`
+	TimeoutSeconds    int32      `json:"timeout_seconds"`
+	ServerAddresses   []string   `json:"server_addresses"`
+	InternalAddresses []string   `json:"internal_addresses"`
+	KeyFingerprint    string     `json:"private_key_fingerprint"`
+}
+
+// NewCmdMint builds `token mint`.
+func NewCmdMint(f *factory.Factory, runF func(context.Context, *MintOptions) error) *cobra.Command {
+	o := &MintOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "mint --server <ip:port> [flags]",
+		Short: "Mint connect tokens for a game server",
+		Long: `Mint Lightyear connect tokens for a game server, as the matchmaker does.
+
+Piped, it prints the base64 token alone, so $(bevygap token mint ...) works;
+on a terminal it prints a summary; -o json prints token, client id, times and
+addresses (an object; with --count above 1, an array of them). --count N
+prints N tokens, one per line (for load tests).
+The private key is never printed, only its fingerprint.`,
+		Example: `  bevygap token mint --server 127.0.0.1:6420 --protocol-id 80085 --private-key-file key.txt
+  LIGHTYEAR_PRIVATE_KEY='1,2,3,...' bevygap token mint --server 10.0.0.5:31000 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return mintRun(cmd.Context(), o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&o.Servers, "server", nil, "public game server address ip:port (repeatable, 1 to 32)")
+	fl.StringArrayVar(&o.Internal, "internal", nil, "internal server address ip:port written into the private part (repeatable)")
+	fl.StringVar(&o.ClientID, "client-id", "", "client id (u64; default random)")
+	fl.Int64Var(&o.Expire, "expire", 30, "seconds until the token expires; negative = never")
+	fl.Int32Var(&o.Timeout, "timeout", 15, "connection timeout seconds; negative = none")
+	fl.StringVar(&o.UserData, "user-data", "", "user data as hex (at most 256 bytes)")
+	fl.IntVar(&o.Count, "count", 1, "number of tokens (1 to 100000)")
+	fl.StringVar(&o.KeyFile, "private-key-file", "", "read the private key from a file")
+	fl.BoolVar(&o.IPv6Std, "ipv6-standard", false, "write IPv6 addresses in the netcode standard encoding instead of Lightyear's")
+	config.AddFlagAs(fl, "lightyear-private-key", "private-key")
+	config.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
+	return cmd
+}
+
+func parseAddrs(flag string, in []string) ([]netip.AddrPort, error) {
+	out := make([]netip.AddrPort, 0, len(in))
+	for _, s := range in {
+		a, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return nil, factory.UsageErrorf("--%s %q: want ip:port (IPv6 as [addr]:port)", flag, s)
+		}
+		out = append(out, netip.AddrPortFrom(a.Addr().Unmap(), a.Port()))
+	}
+	if len(out) > 32 {
+		return nil, factory.UsageErrorf("--%s given %d times: at most 32 addresses", flag, len(out))
+	}
+	return out, nil
+}
+
+func mintRun(_ context.Context, o *MintOptions) error {
+	if len(o.Servers) == 0 {
+		return factory.UsageErrorf("--server is required: the game server address clients connect to (ip:port)")
+	}
+	servers, err := parseAddrs("server", o.Servers)
+	if err != nil {
+		return err
+	}
+	internal, err := parseAddrs("internal", o.Internal)
+	if err != nil {
+		return err
+	}
+	if o.Count < 1 || o.Count > 100000 {
+		return factory.UsageErrorf("--count %d: want 1 to 100000", o.Count)
+	}
+	key, _, err := privateKey(o.F, o.KeyFile, true)
+	if err != nil {
+		return err
+	}
+	protocolID, err := o.F.Config().Uint64("lightyear-protocol-id")
+	if err != nil {
+		return err
+	}
+	p := netcode.Params{ServerAddrs: servers, InternalAddrs: internal, ProtocolID: protocolID, ExpireSeconds: o.Expire, TimeoutSeconds: o.Timeout}
+	if o.Expire == 0 {
+		return factory.UsageErrorf("--expire 0: a token must live at least 1 second (negative = never expires)")
+	}
+	if o.Timeout == 0 {
+		return factory.UsageErrorf("--timeout 0: use a positive number of seconds, or negative for none")
+	}
+	if o.IPv6Std {
+		p.IPv6 = netcode.IPv6Standard
+	}
+	if o.UserData != "" {
+		b, err := hex.DecodeString(o.UserData)
+		if err != nil || len(b) > netcode.UserDataSize {
+			return factory.UsageErrorf("--user-data: want at most %d bytes of hex", netcode.UserDataSize)
+		}
+		copy(p.UserData[:], b)
+	}
+	var fixedID *uint64
+	if o.ClientID != "" {
+		var id uint64
+		if _, err := fmt.Sscan(o.ClientID, &id); err != nil || fmt.Sprint(id) != o.ClientID {
+			return factory.UsageErrorf("--client-id %q: want a whole number from 0 to 18446744073709551615", o.ClientID)
+		}
+		fixedID = &id
+	}
+	m, err := netcode.NewMinter(key)
+	if err != nil {
+		return err
+	}
+	m.Now = o.F.Now
+	var all []Minted
+	io := o.F.IOStreams
+	for range o.Count {
+		if fixedID != nil {
+			p.ClientID = *fixedID
+		} else {
+			var b [8]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return err
+			}
+			p.ClientID = binary.LittleEndian.Uint64(b[:])
+		}
+		t, err := m.Mint(p)
+		if err != nil {
+			return err
+		}
+		mt := Minted{
+			Token: t.Base64(), ClientID: p.ClientID, ProtocolID: t.ProtocolID,
+			Created: time.Unix(int64(t.CreateTimestamp), 0).UTC(), TimeoutSeconds: t.TimeoutSeconds,
+			ServerAddresses: addrStrings(servers), InternalAddresses: addrStrings(internal), KeyFingerprint: key.Fingerprint(),
+		}
+		if t.ExpireTimestamp != ^uint64(0) {
+			e := time.Unix(int64(t.ExpireTimestamp), 0).UTC()
+			mt.Expires = &e
+		}
+		if o.F.Format == output.Plain || (o.F.Format == output.Table && !io.IsStdoutTTY()) {
+			if _, err := fmt.Fprintln(io.Out, mt.Token); err != nil {
+				return err
+			}
+			continue
+		}
+		all = append(all, mt)
+	}
+	switch {
+	case o.F.Format == output.JSON && o.Count == 1:
+		return output.WriteJSON(io.Out, all[0])
+	case o.F.Format == output.JSON:
+		return output.WriteJSON(io.Out, all)
+	case len(all) == 0:
+		return nil
+	}
+	th := o.F.Theme()
+	for _, mt := range all {
+		exp := "never"
+		if mt.Expires != nil {
+			exp = mt.Expires.Format(time.RFC3339)
+		}
+		fmt.Fprintf(io.Out, "%s %d\n%s %d\n%s %s\n%s %s\n%s %v\n%s %s\n\n%s\n",
+			th.Bold.Render("Client id:  "), mt.ClientID,
+			th.Bold.Render("Protocol id:"), mt.ProtocolID,
+			th.Bold.Render("Created:    "), mt.Created.Format(time.RFC3339),
+			th.Bold.Render("Expires:    "), exp,
+			th.Bold.Render("Servers:    "), mt.ServerAddresses,
+			th.Bold.Render("Key:        "), "fingerprint "+mt.KeyFingerprint,
+			mt.Token)
+	}
+	return nil
+}
+
+func addrStrings(a []netip.AddrPort) []string {
+	out := make([]string, len(a))
+	for i, x := range a {
+		out[i] = x.String()
+	}
+	return out
+}
