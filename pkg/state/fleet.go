@@ -99,7 +99,11 @@ func (d *Deployment) Free() int { return d.Capacity - len(d.Seats) }
 // TakesSeats reports whether new players may be placed on d.
 func (d *Deployment) TakesSeats() bool {
 	switch d.State {
-	case DeploymentRequested, DeploymentDeploying, DeploymentReady:
+	case DeploymentRequested:
+		// A Reason on a requested record: Edgegap's answer was lost; the
+		// reconciler decides what it is, nobody waits on it meanwhile.
+		return d.Reason == "" && d.Free() > 0
+	case DeploymentDeploying, DeploymentReady:
 		return d.Free() > 0
 	}
 	return false
@@ -420,4 +424,163 @@ func Candidates(all []*Deployment, app, version string) []*Deployment {
 		return a.Created.Compare(b.Created)
 	})
 	return out
+}
+
+// Names of bevygap's fleet streams and buckets (namespaced like all others).
+const (
+	// StopStream is the durable work queue of deployments to stop.
+	StopStream = "bevygap_stop_deployments"
+	// StopConsumer is its durable pull consumer.
+	StopConsumer = "bevygap-stopper"
+	// BucketLeases holds short leases (the right to open a deployment).
+	BucketLeases  = "bevygap_leases"
+	stopSubject   = "bevygap.stop_deployment"
+	stopDedupe    = 10 * time.Minute
+	leaseMaxBytes = 1024
+)
+
+// StopQueue is the durable work queue of Edgegap deployments to stop, with
+// de-duplication on the request id for stopDedupe, so any number of
+// replicas (and a restarted one replaying its history) may enqueue safely.
+type StopQueue struct {
+	js    jetstream.JetStream
+	names Names
+}
+
+// OpenStopQueue creates (or binds) the stop stream.
+func OpenStopQueue(ctx context.Context, js jetstream.JetStream, n Names, replicas int) (*StopQueue, error) {
+	if replicas <= 0 {
+		replicas = 1
+	}
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        n.Stream(StopStream),
+		Description: "bevygap: Edgegap deployments to stop (request id per message)",
+		Subjects:    []string{n.Subject(stopSubject) + ".*"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		Duplicates:  stopDedupe,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stop queue %s: %w", n.Stream(StopStream), err)
+	}
+	return &StopQueue{js: js, names: n}, nil
+}
+
+// Enqueue queues a deployment stop (idempotent within stopDedupe).
+func (q *StopQueue) Enqueue(ctx context.Context, requestID string) error {
+	if requestID == "" || strings.ContainsAny(requestID, ". *>") {
+		return fmt.Errorf("queue stop: request id %q is not a single subject token", requestID)
+	}
+	_, err := q.js.Publish(ctx, q.names.Subject(stopSubject)+"."+requestID, []byte(requestID), jetstream.WithMsgID("stop-"+requestID))
+	if err != nil {
+		return fmt.Errorf("queue stop of deployment %s: %w", requestID, err)
+	}
+	return nil
+}
+
+// Consumer creates (or binds) the durable pull consumer the stop worker reads.
+func (q *StopQueue) Consumer(ctx context.Context, maxDeliver int, ackWait time.Duration) (jetstream.Consumer, error) {
+	c, err := q.js.CreateOrUpdateConsumer(ctx, q.names.Stream(StopStream), jetstream.ConsumerConfig{
+		Durable: StopConsumer, AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: maxDeliver, AckWait: ackWait,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stop consumer %s: %w", StopConsumer, err)
+	}
+	return c, nil
+}
+
+// Pending reports how many stops wait in the queue.
+func (q *StopQueue) Pending(ctx context.Context) (uint64, error) {
+	s, err := q.js.Stream(ctx, q.names.Stream(StopStream))
+	if err != nil {
+		return 0, err
+	}
+	return s.CachedInfo().State.Msgs, nil
+}
+
+// Lease is a short, exclusive right held in the leases bucket.
+type Lease struct {
+	Holder string    `json:"holder,omitempty"`
+	Until  time.Time `json:"until,omitzero"`
+	// Last is the id of the deployment the previous holder opened.
+	Last string `json:"last,omitempty"`
+}
+
+// Leases is the leases bucket.
+type Leases struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// ErrLeaseBusy: somebody else holds the lease.
+var ErrLeaseBusy = errors.New("lease held by another holder")
+
+// OpenLeases creates (or binds) the leases bucket.
+func OpenLeases(ctx context.Context, js jetstream.JetStream, n Names, replicas int, now func() time.Time) (*Leases, error) {
+	if replicas <= 0 {
+		replicas = 1
+	}
+	if now == nil {
+		now = time.Now
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: n.Bucket(BucketLeases), Description: "bevygap: short leases between matchmaker replicas",
+		History: 1, MaxValueSize: leaseMaxBytes, Replicas: replicas, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leases bucket %s: %w", n.Bucket(BucketLeases), err)
+	}
+	return &Leases{kv: kv, now: now}, nil
+}
+
+// LeaseKey turns free text (an app and version) into a valid KV key.
+func LeaseKey(parts ...string) string {
+	return "l_" + hex.EncodeToString([]byte(strings.Join(parts, "\x00")))
+}
+
+// Acquire takes the lease key for holder for ttl, unless another holder has
+// it and it has not expired (ErrLeaseBusy). It returns the lease as it was
+// and the revision to Release with.
+func (l *Leases) Acquire(ctx context.Context, key, holder string, ttl time.Duration) (Lease, uint64, error) {
+	var cur Lease
+	e, err := l.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return cur, 0, fmt.Errorf("lease %s: %w", key, err)
+	default:
+		if len(e.Value()) > leaseMaxBytes || json.Unmarshal(e.Value(), &cur) != nil {
+			cur = Lease{} // unreadable: take it over
+		}
+		if cur.Holder != "" && cur.Holder != holder && l.now().Before(cur.Until) {
+			return cur, 0, ErrLeaseBusy
+		}
+	}
+	next := Lease{Holder: holder, Until: l.now().Add(ttl).UTC(), Last: cur.Last}
+	b, _ := json.Marshal(next)
+	var rev uint64
+	if e == nil {
+		rev, err = l.kv.Create(ctx, key, b)
+	} else {
+		rev, err = l.kv.Update(ctx, key, b, e.Revision())
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+		return cur, 0, ErrLeaseBusy
+	}
+	if err != nil {
+		return cur, 0, fmt.Errorf("lease %s: %w", key, err)
+	}
+	return cur, rev, nil
+}
+
+// Release gives the lease up, recording last. It is a no-op if the lease
+// was taken over meanwhile (it had expired).
+func (l *Leases) Release(ctx context.Context, key string, rev uint64, last string) error {
+	b, _ := json.Marshal(Lease{Last: last})
+	_, err := l.kv.Update(ctx, key, b, rev)
+	if err != nil && !isWrongSequence(err) {
+		return fmt.Errorf("release lease %s: %w", key, err)
+	}
+	return nil
 }

@@ -212,3 +212,56 @@ func TestDecodeDeploymentBounds(t *testing.T) {
 		t.Fatalf("replicas 7: %v", err)
 	}
 }
+
+func TestLeasesAndStopQueue(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	srv := natstest.RunJetStream(t)
+	js, _ := jetstream.New(srv.Conn(t))
+	l, err := OpenLeases(ctx, js, Names{}, 1, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := LeaseKey("my game", "v1.0")
+	_, rev, err := l.Acquire(ctx, key, "a", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Acquire(ctx, key, "b", 5*time.Second); !errors.Is(err, ErrLeaseBusy) {
+		t.Fatalf("second holder: %v", err)
+	}
+	if err := l.Release(ctx, key, rev, "dep1"); err != nil {
+		t.Fatal(err)
+	}
+	cur, rev, err := l.Acquire(ctx, key, "b", 5*time.Second)
+	if err != nil || cur.Last != "dep1" {
+		t.Fatalf("after release: %+v, %v", cur, err)
+	}
+	// An expired lease is taken over; the old holder's release is a no-op.
+	now = now.Add(6 * time.Second)
+	if _, _, err := l.Acquire(ctx, key, "c", 5*time.Second); err != nil {
+		t.Fatalf("taking over an expired lease: %v", err)
+	}
+	if err := l.Release(ctx, key, rev, "stale"); err != nil {
+		t.Fatalf("stale release: %v", err)
+	}
+	if _, _, err := l.Acquire(ctx, key, "d", time.Second); !errors.Is(err, ErrLeaseBusy) {
+		t.Fatalf("lease of c was released by a stale holder: %v", err)
+	}
+
+	q, err := OpenStopQueue(ctx, js, Names{Namespace: "g"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // de-duplicated: one job
+		if err := q.Enqueue(ctx, "abc123"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Enqueue(ctx, "a.b"); err == nil {
+		t.Fatal("request id with a dot accepted")
+	}
+	if n, err := q.Pending(ctx); err != nil || n != 1 {
+		t.Fatalf("pending = %d, %v; want 1", n, err)
+	}
+}
