@@ -350,6 +350,20 @@ func TestWebhookSink(t *testing.T) {
 	}
 }
 
+// With NATS gone under the sink, a hook is answered 503 so that Edgegap
+// retries it, never 200 for a message nobody got.
+func TestWebhookSinkNATSClosed(t *testing.T) {
+	e := newEnv(t, nil)
+	e.nc.Close()
+	resp, body := e.do(t, http.MethodPost, e.srv.WebhookURL()+"/hook/edgegap", nil, strings.NewReader(`{"session_id":"s1"}`))
+	if resp.StatusCode != http.StatusServiceUnavailable || body != "nats unavailable, try again" {
+		t.Errorf("hook with NATS closed: %d %q, want 503", resp.StatusCode, body)
+	}
+	if got := e.metric(t, `bevygap_gateway_requests_total{outcome="unavailable",route="hook"}`); got == "" {
+		t.Errorf("no unavailable outcome counted for the hook route")
+	}
+}
+
 // The webhook sink on its own listener, the client routes on another.
 func TestSplitListeners(t *testing.T) {
 	ns := newEnv(t, nil).ns
