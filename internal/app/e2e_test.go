@@ -58,7 +58,7 @@ func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) 
 			RequireCertDigest: true, UnclaimedTTL: unclaimedTTL, MaxInFlight: 1000,
 		},
 		BootCheck:   true,
-		Gateway:     &gateway.Config{RatePerMinute: -1, MaxPendingPerIP: 10000, MaxPendingTotal: 10000, AllowClientIPOverride: true},
+		Gateway:     &gateway.Config{RatePerMinute: 0, MaxPendingPerIP: 10000, MaxPendingTotal: 10000, AllowClientIPOverride: true},
 		GatewayAddr: "127.0.0.1:0", WebhookAddr: "127.0.0.1:0",
 	})
 	if err != nil {

@@ -124,7 +124,7 @@ func devRun(ctx context.Context, o *Options) error {
 		BootCheck:  true,
 		Gateway: &gateway.Config{
 			CORSOrigins: []string{"*"}, AllowClientIPOverride: true,
-			RatePerMinute: -1, MaxPendingPerIP: 100000, MaxPendingTotal: 100000,
+			RatePerMinute: 0, MaxPendingPerIP: 100000, MaxPendingTotal: 100000,
 		},
 		GatewayAddr: o.Listen, WebhookAddr: o.Listen,
 	}

@@ -286,7 +286,7 @@ func TestRunErrors(t *testing.T) {
 		{"cert file not PEM", good, []string{"--cert", pemFile}, "no PEM CERTIFICATE", false},
 		{"bad public addr", good, []string{"--simulate", "--private-key", hex.EncodeToString(testKey[:]), "--public-addr", "x"}, "--public-addr", false},
 		// --ca_contents reaches the NATS settings: garbage fails the TLS setup.
-		{"ca_contents applied", good, []string{"--ca_contents", "not a certificate"}, "NATS_CA_CONTENTS", false},
+		{"ca_contents applied", good, []string{"--ca_contents", "not a certificate"}, "nats-ca-contents", false},
 	}
 	t.Setenv("NATS_HOST", "127.0.0.1:1")
 	unsetenv(t, "NATS_INSECURE", "BEVYGAP_NATS_INSECURE", "NATS_CA", "BEVYGAP_NATS_CA", "NATS_CA_CONTENTS", "BEVYGAP_NATS_CA_CONTENTS",
