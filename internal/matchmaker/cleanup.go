@@ -22,9 +22,10 @@ const recentDeleteWindow = 10 * time.Minute
 // shutdown waits for a call in hand, so it stays short.
 const deleteCallTimeout = 10 * time.Second
 
-// watchActive follows active_connections: a Put means a client connected,
-// so its session is claimed; a Delete or Purge means it left, so the
-// session is queued for deletion.
+// watchActive follows active_connections: a Put means a client connected
+// (sessions: the session is claimed; deployments: the seat is connected); a
+// Delete or Purge means it left (sessions: the session is queued for
+// deletion; deployments: the seat is released).
 func (m *Matchmaker) watchActive(ctx context.Context) error {
 	w, err := m.cfg.Store.Active().WatchAll(ctx)
 	if err != nil {
@@ -44,23 +45,15 @@ func (m *Matchmaker) watchActive(ctx context.Context) error {
 				initial = false
 				continue
 			}
-			sid := e.Key()
+			id := e.Key()
 			switch e.Operation() {
 			case jetstream.KeyValuePut:
-				if err := m.cfg.Store.DeleteUnclaimed(ctx, sid); err != nil {
-					m.log.Warn("claiming session failed", "session_id", sid, "err", err)
-				} else if !initial {
-					m.log.Info("client connected, session claimed", "session_id", sid, "client_id", string(e.Value()))
-				}
+				m.alloc.connected(ctx, id, string(e.Value()), initial)
 			case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
 				if initial && m.cfg.Now().Sub(e.Created()) > recentDeleteWindow {
 					continue
 				}
-				if err := m.cfg.Store.EnqueueDelete(ctx, sid); err != nil {
-					m.log.Error("queueing session of a disconnected client failed", "session_id", sid, "err", err)
-					continue
-				}
-				m.log.Info("client disconnected, session queued for deletion", "session_id", sid)
+				m.alloc.disconnected(ctx, id)
 			}
 		}
 	}
@@ -120,10 +113,13 @@ func (m *Matchmaker) reap(ctx context.Context) error {
 // DeadLetter is what the dead-letter bucket holds for a session whose
 // deletion failed MaxDeliver times.
 type DeadLetter struct {
-	SessionID string    `json:"session_id"`
-	Attempts  uint64    `json:"attempts"`
-	LastError string    `json:"last_error"`
-	Time      time.Time `json:"time"`
+	SessionID string `json:"session_id,omitempty"`
+	// DeploymentID and Kind ("deployment") are set for a deployment stop.
+	DeploymentID string    `json:"deployment_id,omitempty"`
+	Kind         string    `json:"kind,omitempty"`
+	Attempts     uint64    `json:"attempts"`
+	LastError    string    `json:"last_error"`
+	Time         time.Time `json:"time"`
 }
 
 // deleteWorker consumes the delete queue (durable consumer api-deleter-1,
@@ -137,6 +133,26 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return m.consume(ctx, cons, jobSession, func(ctx context.Context, sid string) error {
+		err := m.cfg.Edgegap.DeleteSession(ctx, sid)
+		if edgegap.IsNotFound(err) || edgegap.IsGone(err) {
+			return errAlreadyGone
+		}
+		return err
+	})
+}
+
+// Job kinds of consume: what a work queue's message names.
+const (
+	jobSession    = "session"
+	jobDeployment = "deployment"
+)
+
+// consume runs a cleanup work queue (session deletes, deployment stops):
+// call's nil or errAlreadyGone ack; retryable Edgegap errors retry with
+// backoff until MaxDeliver, then go to the dead letters; other errors
+// terminate the job with an error log.
+func (m *Matchmaker) consume(ctx context.Context, cons jetstream.Consumer, kind string, call func(context.Context, string) error) error {
 	dead, err := m.cfg.Store.DeadLetters(ctx)
 	if err != nil {
 		return err
@@ -147,7 +163,7 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 	}
 	it, err := cons.Messages(opts...)
 	if err != nil {
-		return fmt.Errorf("delete queue: %w", err)
+		return fmt.Errorf("%s queue: %w", kind, err)
 	}
 	stopped := make(chan struct{})
 	go func() { // owner: this function; ends when Stop unblocks Next
@@ -168,63 +184,73 @@ func (m *Matchmaker) deleteWorker(ctx context.Context) error {
 				// A warning, not an end: the server's idle heartbeats were
 				// late (a congested network or a stalled server). The
 				// iterator has already re-armed its pull.
-				m.log.Warn("delete queue: consumer heartbeat missed; pulling again", "err", err)
+				m.log.Warn(kind+" queue: consumer heartbeat missed; pulling again", "err", err)
 				continue
 			}
 			// Closed or failed (e.g. the consumer was deleted): supervise
 			// restarts the worker, which recreates the consumer.
-			return fmt.Errorf("delete queue: %w", err)
+			return fmt.Errorf("%s queue: %w", kind, err)
 		}
 		if ctx.Err() != nil {
 			_ = msg.NakWithDelay(time.Second) // stopping: leave it for the next worker
 			return nil
 		}
-		m.handleDelete(ctx, msg, dead)
+		m.handleJob(ctx, msg, dead, kind, call)
 	}
 }
 
-func (m *Matchmaker) handleDelete(ctx context.Context, msg jetstream.Msg, dead jetstream.KeyValue) {
-	sid := string(msg.Data())
+func (m *Matchmaker) handleJob(ctx context.Context, msg jetstream.Msg, dead jetstream.KeyValue, kind string, call func(context.Context, string) error) {
+	id := string(msg.Data())
 	meta, _ := msg.Metadata()
 	attempt := uint64(1)
 	if meta != nil {
 		attempt = meta.NumDelivered
 	}
-	log := m.log.With("session_id", sid, "attempt", attempt)
-	// A delete in hand finishes even if shutdown starts meanwhile: it is
+	log := m.log.With(kind+"_id", id, "attempt", attempt)
+	outcome := m.metrics.deletes
+	if kind == jobDeployment {
+		outcome = m.metrics.stopJobs
+	}
+	// A job in hand finishes even if shutdown starts meanwhile: it is
 	// bounded by its own timeout, and its outcome is recorded truthfully.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteCallTimeout)
-	err := m.cfg.Edgegap.DeleteSession(callCtx, sid)
+	err := call(callCtx, id)
 	cancel()
 	switch {
 	case err == nil:
-		m.metrics.deletes.WithLabelValues("deleted").Inc()
-		log.Info("session deleted")
+		outcome.WithLabelValues("deleted").Inc()
+		log.Info(kind + " deleted")
 		_ = msg.Ack()
-	case edgegap.IsNotFound(err) || edgegap.IsGone(err):
-		m.metrics.deletes.WithLabelValues("gone").Inc()
-		log.Debug("session already gone")
+	case errors.Is(err, errAlreadyGone):
+		outcome.WithLabelValues("gone").Inc()
+		log.Debug(kind + " already gone")
 		_ = msg.Ack()
 	case edgegap.IsRetryable(err) || edgegap.StatusCode(err) == 0:
 		if attempt >= uint64(m.cfg.DeleteMaxDeliver) {
 			ctx := context.WithoutCancel(ctx) // record it even while shutting down
-			m.metrics.deletes.WithLabelValues("dead_letter").Inc()
+			outcome.WithLabelValues("dead_letter").Inc()
 			m.metrics.deadLetters.Inc()
-			b, _ := json.Marshal(DeadLetter{SessionID: sid, Attempts: attempt, LastError: err.Error(), Time: m.cfg.Now().UTC()})
-			if _, perr := dead.Put(ctx, sid, b); perr != nil {
+			dl := DeadLetter{SessionID: id, Attempts: attempt, LastError: err.Error(), Time: m.cfg.Now().UTC()}
+			key := id
+			if kind == jobDeployment {
+				dl = DeadLetter{DeploymentID: id, Kind: kind, Attempts: attempt, LastError: err.Error(), Time: m.cfg.Now().UTC()}
+				key = "deployment." + id
+			}
+			b, _ := json.Marshal(dl)
+			if _, perr := dead.Put(ctx, key, b); perr != nil {
 				log.Error("recording dead letter failed", "err", perr)
 			}
-			log.Error("giving up deleting session: moved to dead letters; it may still be running and billed", "err", err, "bucket", dead.Bucket())
+			log.Error("giving up deleting "+kind+": moved to dead letters; it may still be running and billed", "err", err, "bucket", dead.Bucket())
 			_ = msg.Term()
 			return
 		}
 		d := m.deleteBackoff(attempt)
-		m.metrics.deletes.WithLabelValues("retry").Inc()
-		log.Warn("deleting session failed, will retry", "err", err, "retry_in", d)
+		outcome.WithLabelValues("retry").Inc()
+		log.Warn("deleting "+kind+" failed, will retry", "err", err, "retry_in", d)
 		_ = msg.NakWithDelay(d)
 	default:
-		m.metrics.deletes.WithLabelValues("rejected").Inc()
-		log.Error("edgegap refused to delete session; not retrying", "err", err)
+		outcome.WithLabelValues("rejected").Inc()
+		log.Error("edgegap refused to delete "+kind+"; not retrying", "err", err)
 		_ = msg.Term()
 	}
 }

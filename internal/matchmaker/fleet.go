@@ -377,7 +377,9 @@ func (f *fleet) handOut(ctx context.Context, d *state.Deployment, seatID string)
 	if d.RequestID != "" {
 		keys = []string{d.RequestID, d.PublicIP}
 	}
-	return f.m.handOut(ctx, seatID, addr, keys, func(clientID uint64) error {
+	// The IP key may hold the digest of an earlier server on the same IP:
+	// only one written since this deployment was created counts.
+	return f.m.handOut(ctx, seatID, addr, keys, d.Created.Add(-time.Second), func(clientID uint64) error {
 		nd, err := f.ledger.SetSeat(ctx, seatID, clientID, state.SeatReserved)
 		if err == nil {
 			f.view.apply(nd)

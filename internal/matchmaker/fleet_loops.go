@@ -153,8 +153,8 @@ func (f *fleet) stopped(ctx context.Context, rid string, outcome edgegap.StopOut
 	f.gone(ctx, d.ID, firstNonEmpty(d.Reason+"; "+reason, reason))
 }
 
-// ReconcileResult is what one fleet reconciliation found and did.
-type ReconcileResult struct {
+// FleetReconcileResult is what one fleet reconciliation found and did.
+type FleetReconcileResult struct {
 	Listed  int      `json:"listed"`
 	Adopted []string `json:"adopted"`
 	Stopped []string `json:"stopped"`
@@ -185,8 +185,8 @@ func (f *fleet) reconcileLoop(ctx context.Context) error {
 // no record, older than the grace, is stopped; a record Edgegap no longer
 // lists goes gone; a record bevygap gave up on that Edgegap still runs is
 // stopped.
-func (f *fleet) reconcile(ctx context.Context, dryRun bool) (ReconcileResult, error) {
-	r := ReconcileResult{Adopted: []string{}, Stopped: []string{}, Retired: []string{}}
+func (f *fleet) reconcile(ctx context.Context, dryRun bool) (FleetReconcileResult, error) {
+	r := FleetReconcileResult{Adopted: []string{}, Stopped: []string{}, Retired: []string{}}
 	listed, err := f.m.cfg.Edgegap.ListDeployments(ctx, edgegap.DeploymentQuery{Tags: []string{TagBevygap, f.scopeTag()}})
 	if err != nil {
 		return r, fmt.Errorf("listing deployments: %w", err)
@@ -230,7 +230,7 @@ func (f *fleet) reconcile(ctx context.Context, dryRun bool) (ReconcileResult, er
 	return r, nil
 }
 
-func (f *fleet) reconcileListed(ctx context.Context, e edgegap.DeploymentSummary, d *state.Deployment, now time.Time, dryRun bool, r *ReconcileResult) {
+func (f *fleet) reconcileListed(ctx context.Context, e edgegap.DeploymentSummary, d *state.Deployment, now time.Time, dryRun bool, r *FleetReconcileResult) {
 	started, _ := time.Parse(time.RFC3339, e.StartTime)
 	switch {
 	case d == nil:

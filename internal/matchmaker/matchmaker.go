@@ -44,6 +44,12 @@ type Config struct {
 	// WebhookURL is passed to Edgegap so it POSTs session events to the
 	// webhook sink; readiness then needs no polling.
 	WebhookURL string
+	// Allocator is AllocatorSessions (an Edgegap session per player, the
+	// default) or AllocatorDeployments (seats on deployments bevygap runs;
+	// see ResolveAllocator for auto).
+	Allocator string
+	// Fleet configures the deployments allocator.
+	Fleet FleetConfig
 	// PortName selects the deployment port clients connect to; empty picks
 	// the only port, or the one with the lowest name.
 	PortName string
@@ -104,6 +110,8 @@ type Matchmaker struct {
 	minter  *netcode.Minter
 	metrics *metrics
 	waiters *waiters
+	alloc   allocator
+	fleet   *fleet // the deployments allocator, when in use
 
 	inflight chan struct{}
 	wg       sync.WaitGroup // request goroutines
@@ -159,6 +167,19 @@ func New(cfg Config) (*Matchmaker, error) {
 		metrics:  newMetrics(cfg.Registry),
 		waiters:  newWaiters(),
 		inflight: make(chan struct{}, cfg.MaxInFlight),
+	}
+	switch cfg.Allocator {
+	case "", AllocatorSessions:
+		m.cfg.Allocator = AllocatorSessions
+		m.alloc = sessions{m}
+	case AllocatorDeployments:
+		f, err := newFleet(m)
+		if err != nil {
+			return nil, err
+		}
+		m.fleet, m.alloc = f, f
+	default:
+		return nil, fmt.Errorf("matchmaker: allocator %q: want sessions or deployments (resolve auto with ResolveAllocator)", cfg.Allocator)
 	}
 	m.ready = make(chan struct{})
 	// Seat may be called before (or without) Run; Run replaces these.
@@ -271,11 +292,18 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	}
 
 	// Subscriptions first, so that no webhook is missed once requests flow.
-	hookSub, err := m.cfg.NC.Subscribe(m.cfg.Store.Names.Webhook("session"), m.onWebhook)
-	if err != nil {
-		return fmt.Errorf("subscribe to session webhooks: %w", err)
+	if err := m.alloc.prepare(ctx); err != nil {
+		return fmt.Errorf("matchmaker: %w", err)
 	}
-	defer func() { _ = hookSub.Unsubscribe() }()
+	hookSubs, err := m.alloc.subscribe()
+	defer func() {
+		for _, s := range hookSubs {
+			_ = s.Unsubscribe()
+		}
+	}()
+	if err != nil {
+		return err
+	}
 	subject := m.cfg.Store.Names.MatchmakerRequest(m.cfg.AppName, m.cfg.AppVersion)
 	reqSub, err := m.cfg.NC.QueueSubscribe(subject, m.cfg.QueueGroup, m.onRequest)
 	if err != nil {
@@ -291,9 +319,10 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	}
 	close(m.ready)
 	start("active_watcher", m.watchActive)
-	start("unclaimed_reaper", m.reap)
-	start("delete_worker", m.deleteWorker)
-	m.log.Info("matchmaker ready", "subject", subject, "queue_group", m.cfg.QueueGroup, "webhook", m.cfg.WebhookURL != "")
+	for _, l := range m.alloc.loops() {
+		start(l.name, l.run)
+	}
+	m.log.Info("matchmaker ready", "subject", subject, "queue_group", m.cfg.QueueGroup, "allocator", m.cfg.Allocator, "webhook", m.cfg.WebhookURL != "" || m.cfg.Fleet.WebhookBase != "")
 
 	<-ctx.Done()
 	// Stop taking requests: from here messages still queued are answered 503

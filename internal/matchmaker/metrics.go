@@ -3,6 +3,8 @@ package matchmaker
 import (
 	"errors"
 
+	"github.com/bevygap/bevygap/pkg/state"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,6 +17,16 @@ type metrics struct {
 	reaped      prometheus.Counter
 	// loopRestarts counts cleanup loops restarted after a failure.
 	loopRestarts *prometheus.CounterVec
+
+	// The deployments allocator (fleet).
+	fleetCreated        prometheus.Counter
+	stopJobs            *prometheus.CounterVec
+	fleetStops          *prometheus.CounterVec
+	fleetAdopted        prometheus.Counter
+	fleetOrphansStopped prometheus.Counter
+	fleetDeployments    *prometheus.GaugeVec
+	fleetSeats          *prometheus.GaugeVec
+	fleetPacking        prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,6 +53,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		loopRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_loop_restarts_total", Help: "Cleanup loops (watcher, reaper, delete worker) restarted after a failure.",
 		}, []string{"loop"}),
+		fleetCreated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bevygap_fleet_deployments_created_total", Help: "Edgegap deployments this matchmaker created.",
+		}),
+		stopJobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bevygap_fleet_stop_jobs_total", Help: "Deployment stop queue outcomes: deleted, gone, retry, dead_letter, rejected.",
+		}, []string{"outcome"}),
+		fleetStops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bevygap_fleet_deployments_stopped_total", Help: "Deployments retired by reason: empty, too_old, failed.",
+		}, []string{"reason"}),
+		fleetAdopted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bevygap_fleet_reconciler_adopted_total", Help: "Deployments the reconciler adopted (created, answer lost).",
+		}),
+		fleetOrphansStopped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bevygap_fleet_reconciler_stopped_total", Help: "Deployments the reconciler stopped (no record, or given up).",
+		}),
+		fleetDeployments: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bevygap_fleet_deployments", Help: "Fleet deployments by state (this app version).",
+		}, []string{"state"}),
+		fleetSeats: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bevygap_fleet_seats", Help: "Fleet seats by state: reserved, connected.",
+		}, []string{"state"}),
+		fleetPacking: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bevygap_fleet_packing_ratio", Help: "Seats used / capacity of running (deploying, ready, draining) deployments.",
+		}),
 	}
 	if reg != nil {
 		m.requests = register(reg, m.requests)
@@ -50,6 +86,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.deadLetters = register(reg, m.deadLetters)
 		m.reaped = register(reg, m.reaped)
 		m.loopRestarts = register(reg, m.loopRestarts)
+		m.fleetCreated = register(reg, m.fleetCreated)
+		m.fleetStops = register(reg, m.fleetStops)
+		m.stopJobs = register(reg, m.stopJobs)
+		m.fleetAdopted = register(reg, m.fleetAdopted)
+		m.fleetOrphansStopped = register(reg, m.fleetOrphansStopped)
+		m.fleetDeployments = register(reg, m.fleetDeployments)
+		m.fleetSeats = register(reg, m.fleetSeats)
+		m.fleetPacking = register(reg, m.fleetPacking)
 	}
 	return m
 }
@@ -66,4 +110,33 @@ func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
 		}
 	}
 	return c
+}
+
+// observeFleet sets the fleet gauges from the view.
+func (m *metrics) observeFleet(all []*state.Deployment) {
+	byState := map[state.DeploymentState]int{}
+	seats := map[state.SeatState]int{}
+	used, capacity := 0, 0
+	for _, d := range all {
+		byState[d.State]++
+		for _, s := range d.Seats {
+			seats[s.State]++
+		}
+		switch d.State {
+		case state.DeploymentDeploying, state.DeploymentReady, state.DeploymentDraining:
+			used += len(d.Seats)
+			capacity += d.Capacity
+		}
+	}
+	for _, st := range state.DeploymentStates {
+		m.fleetDeployments.WithLabelValues(string(st)).Set(float64(byState[st]))
+	}
+	for _, st := range []state.SeatState{state.SeatReserved, state.SeatConnected} {
+		m.fleetSeats.WithLabelValues(string(st)).Set(float64(seats[st]))
+	}
+	if capacity > 0 {
+		m.fleetPacking.Set(float64(used) / float64(capacity))
+	} else {
+		m.fleetPacking.Set(0)
+	}
 }

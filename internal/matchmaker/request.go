@@ -85,17 +85,32 @@ func (m *Matchmaker) fail(reply string, err error) {
 	m.send(reply, f)
 }
 
-// Seat creates an Edgegap session for a client, waits for it to be ready and
-// returns the seat. progress receives Acknowledged, SessionRequestAccepted
-// and ProgressReport feedback as they happen (nil ignores them). Errors are
-// *protocol.Error with the code the client sees. A session that cannot be
-// handed out is queued for deletion before Seat returns.
+// Seat places a client through the allocator and returns the seat and the
+// id written where the Rust protocol has the session id (an Edgegap session
+// id, or a fleet seat id). progress receives Acknowledged,
+// SessionRequestAccepted and ProgressReport feedback as they happen (nil
+// ignores them). Errors are *protocol.Error with the code the client sees.
+// Whatever cannot be handed out is released (a session queued for
+// deletion, a seat freed) before Seat returns.
 func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(protocol.Feedback)) (*protocol.Seat, string, error) {
 	if progress == nil {
 		progress = func(protocol.Feedback) {}
 	}
 	start := m.cfg.Now()
 	progress(protocol.Acknowledged())
+	seat, id, err := m.alloc.seat(ctx, clientIP, progress)
+	if err != nil {
+		return nil, id, err
+	}
+	m.metrics.timeToReady.Observe(m.cfg.Now().Sub(start).Seconds())
+	m.metrics.requests.WithLabelValues("seat").Inc()
+	return seat, id, nil
+}
+
+// sessionSeat creates an Edgegap session for a client, waits for it to be
+// ready and returns the seat (the sessions allocator). A session that
+// cannot be handed out is queued for deletion before it returns.
+func (m *Matchmaker) sessionSeat(ctx context.Context, clientIP string, progress func(protocol.Feedback)) (*protocol.Seat, string, error) {
 	// Once sent, the creation itself is not cancelled by shutdown (the
 	// Edgegap client detaches that attempt: an answer never read would leave
 	// a session whose id nobody knows); waiting for the create budget is.
@@ -121,8 +136,6 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 		m.abandon(sid, err)
 		return nil, sid, err
 	}
-	m.metrics.timeToReady.Observe(m.cfg.Now().Sub(start).Seconds())
-	m.metrics.requests.WithLabelValues("seat").Inc()
 	return seat, sid, nil
 }
 
@@ -150,7 +163,22 @@ func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(pr
 	if err != nil {
 		return nil, err
 	}
-	digest, err := m.certDigest(ctx, s.Deployment.PublicIP)
+	return m.handOut(ctx, sid, addr, []string{s.Deployment.PublicIP}, time.Time{}, func(uint64) error {
+		// Restart the unclaimed clock: the client gets the full TTL to connect.
+		if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
+			m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
+		}
+		return nil
+	})
+}
+
+// handOut turns a ready game server address into the client's seat: the
+// certificate digest (under the first of digestKeys that has one), a
+// client id, the connect token and the two mapping puts keyed by id (a
+// session id or a seat id); handed then records the hand-out. A digest
+// written before notBefore belongs to an earlier server and is ignored.
+func (m *Matchmaker) handOut(ctx context.Context, id string, addr netip.AddrPort, digestKeys []string, notBefore time.Time, handed func(clientID uint64) error) (*protocol.Seat, error) {
+	digest, err := m.certDigest(ctx, digestKeys, notBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -162,12 +190,11 @@ func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(pr
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "minting the connect token: %v", err)
 	}
-	if err := m.cfg.Store.PutSeat(ctx, clientID, sid); err != nil {
+	if err := m.cfg.Store.PutSeat(ctx, clientID, id); err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "recording the seat: %v", err)
 	}
-	// Restart the unclaimed clock: the client gets the full TTL to connect.
-	if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
-		m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
+	if err := handed(clientID); err != nil {
+		return nil, protocol.Errorf(protocol.CodeInternal, "recording the seat: %v", err)
 	}
 	return &protocol.Seat{Token: tok.Base64(), IP: addr.Addr().String(), Port: addr.Port(), CertDigest: digest}, nil
 }
@@ -203,10 +230,12 @@ func (m *Matchmaker) seatAddr(sid string, d *edgegap.Deployment) (netip.AddrPort
 	return netip.AddrPortFrom(ip, uint16(port.External)), nil
 }
 
-// certDigest waits for the game server's certificate digest; without
-// RequireCertDigest a missing one is sent empty.
-func (m *Matchmaker) certDigest(ctx context.Context, publicIP string) (string, error) {
-	digest, err := m.cfg.Store.WaitCertDigest(ctx, publicIP, m.cfg.CertDigestWait)
+// certDigest waits for the game server's certificate digest under the
+// first of keys that has one (a deployment's request id, then its public
+// IP); without RequireCertDigest a missing one is sent empty.
+func (m *Matchmaker) certDigest(ctx context.Context, keys []string, notBefore time.Time) (string, error) {
+	publicIP := keys[len(keys)-1]
+	digest, err := m.cfg.Store.WaitCertDigest(ctx, keys, notBefore, m.cfg.CertDigestWait)
 	if err == nil {
 		return digest, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -159,38 +160,50 @@ func (s *Store) CertDigest(ctx context.Context, ip string) (string, error) {
 	return get(ctx, s.certs, ip)
 }
 
-// WaitCertDigest returns the digest for ip, waiting up to wait for a game
-// server to publish it (a KV watch, not a loop of gets).
-func (s *Store) WaitCertDigest(ctx context.Context, ip string, wait time.Duration) (string, error) {
+// WaitCertDigest returns a game server's certificate digest, waiting up to
+// wait for it to be published (a KV watch, not a loop of gets). keys are
+// the cert_digests keys to look under, most specific first (a
+// deployment's request id, then its public IP, which is what the Rust
+// plugin writes); an entry written before notBefore (a previous server on
+// the same IP) is ignored.
+func (s *Store) WaitCertDigest(ctx context.Context, keys []string, notBefore time.Time, wait time.Duration) (string, error) {
 	parent := ctx
+	what := strings.Join(keys, " or ")
+	fresh := func(e jetstream.KeyValueEntry) bool {
+		return e != nil && len(e.Value()) > 0 && !e.Created().Before(notBefore)
+	}
 	// Fast path: usually the game server published it long ago.
-	if d, err := get(ctx, s.certs, ip); err == nil && d != "" {
-		return d, nil
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
-		return "", err
+	for _, k := range keys {
+		e, err := s.certs.Get(ctx, k)
+		if err == nil && fresh(e) {
+			return string(e.Value()), nil
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return "", fmt.Errorf("get %s from %s: %w", k, s.certs.Bucket(), err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	w, err := s.certs.Watch(ctx, ip, jetstream.IgnoreDeletes())
+	w, err := s.certs.WatchFiltered(ctx, keys, jetstream.IgnoreDeletes())
 	if err != nil {
 		if ctx.Err() != nil && parent.Err() == nil { // our own wait ran out
-			return "", fmt.Errorf("%s in %s after %v: %w", ip, s.certs.Bucket(), wait, ErrNotFound)
+			return "", fmt.Errorf("%s in %s after %v: %w", what, s.certs.Bucket(), wait, ErrNotFound)
 		}
-		return "", fmt.Errorf("watch %s in %s: %w", ip, s.certs.Bucket(), err)
+		return "", fmt.Errorf("watch %s in %s: %w", what, s.certs.Bucket(), err)
 	}
-	defer w.Stop()
+	defer func() { _ = w.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():
 			if parent.Err() != nil {
 				return "", parent.Err()
 			}
-			return "", fmt.Errorf("%s in %s after %v: %w", ip, s.certs.Bucket(), wait, ErrNotFound)
+			return "", fmt.Errorf("%s in %s after %v: %w", what, s.certs.Bucket(), wait, ErrNotFound)
 		case e, ok := <-w.Updates():
 			if !ok {
-				return "", fmt.Errorf("%s in %s: watch closed: %w", ip, s.certs.Bucket(), ErrNotFound)
+				return "", fmt.Errorf("%s in %s: watch closed: %w", what, s.certs.Bucket(), ErrNotFound)
 			}
-			if e != nil && len(e.Value()) > 0 {
+			if fresh(e) {
 				return string(e.Value()), nil
 			}
 		}
