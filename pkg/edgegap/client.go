@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/bevygap/bevygap/pkg/edgegap/gen"
+	"github.com/bevygap/bevygap/pkg/edgegap/gen/edgegapv1"
+	"github.com/bevygap/bevygap/pkg/edgegap/gen/edgegapv2"
 )
 
 // DefaultBaseURL is Edgegap's API.
@@ -74,8 +76,9 @@ type Config struct {
 	// Default DefaultPageSize.
 	PageSize int
 	// Budget is the client-side rate budget. Share one Budget between all
-	// clients of a process that use the same API key. Default: a new
-	// Budget with DefaultBudgetConfig for this client alone.
+	// clients of a process that use the same API key. Default:
+	// ProcessBudget(APIKey), shared by every client of the process created
+	// without a Budget for the same key.
 	Budget *Budget
 	// Logger receives debug logs of retries. Default: discard.
 	Logger *slog.Logger
@@ -141,7 +144,9 @@ func NormalizeAPIKey(key string) (string, error) {
 
 // Client calls the Edgegap API. It is safe for concurrent use.
 type Client struct {
-	gen         *gen.Client
+	gen         *gen.Client       // 2024 API (sessions)
+	gen1        *edgegapv1.Client // 2026 v1 API (deployment status, list, stop, tags)
+	gen2        *edgegapv2.Client // 2026 v2 API (POST /v2/deployments)
 	hc          *http.Client
 	ownHC       bool
 	baseURL     string
@@ -215,14 +220,21 @@ func New(cfg Config) (*Client, error) {
 		c.pageSize = DefaultPageSize
 	}
 	if c.budget == nil {
-		if c.budget, err = NewBudget(DefaultBudgetConfig()); err != nil {
-			return nil, err
-		}
+		c.budget = ProcessBudget(key)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.gen, err = gen.NewClient(base, gen.WithHTTPClient(c.hc), gen.WithRequestEditorFn(c.editRequest))
+	if err != nil {
+		return nil, fmt.Errorf("edgegap: %w", err)
+	}
+	c.gen1, err = edgegapv1.NewClient(base, edgegapv1.WithHTTPClient(c.hc), edgegapv1.WithRequestEditorFn(c.editRequest))
+	if err != nil {
+		return nil, fmt.Errorf("edgegap: %w", err)
+	}
+	// The v2 specification's server is https://api.edgegap.com/v2.
+	c.gen2, err = edgegapv2.NewClient(base+"/v2", edgegapv2.WithHTTPClient(c.hc), edgegapv2.WithRequestEditorFn(c.editRequest))
 	if err != nil {
 		return nil, fmt.Errorf("edgegap: %w", err)
 	}
@@ -296,6 +308,12 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 		if err == nil {
 			return rsp, nil
 		}
+		if !idempotent(op) && mayHaveBeenDone(err) {
+			if ae, ok := errors.AsType[*APIError](err); ok {
+				ae.Attempts = attempt
+			}
+			return nil, &OutcomeUnknownError{Op: op, Err: err}
+		}
 		if ctx.Err() != nil {
 			// A transport error caused by the cancellation itself says
 			// nothing new; keep the last API error instead.
@@ -333,10 +351,25 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 }
 
 // idempotent reports whether repeating op cannot do it twice. Creating a
-// session is not: a retry after a 5xx or a broken connection, when Edgegap
-// had in fact created the first one, would leave a paid session nobody
-// knows about.
-func idempotent(op string) bool { return op != EndpointSessionPost }
+// session or a deployment is not: a retry after a 5xx or a broken
+// connection, when Edgegap had in fact created the first one, would leave a
+// paid server nobody knows about.
+func idempotent(op string) bool {
+	return op != EndpointSessionPost && op != EndpointDeploymentCreate
+}
+
+// mayHaveBeenDone reports whether a failed attempt may nevertheless have been
+// carried out by Edgegap: anything but a 4xx answer (Edgegap refused it) or a
+// failure that certainly did nothing.
+func mayHaveBeenDone(err error) bool {
+	if certainlyNotDone(err) {
+		return false
+	}
+	if ae, ok := errors.AsType[*APIError](err); ok {
+		return ae.Status >= 500
+	}
+	return true
+}
 
 // certainlyNotDone reports whether a failed attempt certainly did nothing on
 // Edgegap's side: a 429 (rejected before processing) or a failure to connect.
@@ -387,6 +420,7 @@ func (c *Client) attempt(ctx context.Context, op string, send func(ctx context.C
 		Message:    errorMessage(body, c.apiKey),
 		RetryAfter: ra,
 		Attempts:   1,
+		RequestID:  errorRequestID(body),
 	}
 }
 
