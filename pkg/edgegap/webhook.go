@@ -57,6 +57,8 @@ type statusExtra struct {
 	LastStatus  *string `json:"last_status"`
 	MaxDuration *int    `json:"max_duration"`
 	Command     *string `json:"command"`
+	// Location again, with float64 coordinates (the 2024 type has float32).
+	Location *Location `json:"location"`
 }
 
 // parseStatus decodes a /v1/status body. It uses the 2024 generated Status
@@ -81,6 +83,9 @@ func parseStatus(body []byte) (*DeploymentStatus, error) {
 	st.LastStatus = deref(x.LastStatus)
 	st.MaxDuration = deref(x.MaxDuration)
 	st.Command = deref(x.Command)
+	if x.Location != nil {
+		st.Location = x.Location
+	}
 	return st, nil
 }
 
