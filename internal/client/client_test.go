@@ -40,7 +40,7 @@ func startGateway(t *testing.T) (wsURL string, mm, hold *gatewaytest.Responder) 
 	hold = gatewaytest.Respond(t, mmConn, names, "hold", "1", gatewaytest.Hold(nil))
 
 	srv, err := gateway.NewServer(gateway.Config{
-		NATS: ns.Conn(t), Names: names, RatePerMinute: -1, MaxPendingPerIP: -1, AllowClientIPOverride: true,
+		NATS: ns.Conn(t), Names: names, RatePerMinute: 0, MaxPendingPerIP: 0, AllowClientIPOverride: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -39,10 +39,14 @@ const (
 	// DefaultFakeIP replaces loopback client addresses (near London, as in the Rust httpd).
 	DefaultFakeIP = "81.128.157.100"
 
-	DefaultRatePerMinute       = 6
+	// DefaultRatePerMinute, DefaultMaxPendingPerIP and DefaultMaxPendingTotal
+	// are the limits `bevygap serve` applies; a Config that leaves them 0
+	// has none (0 = unlimited).
+	DefaultRatePerMinute   = 6
+	DefaultMaxPendingPerIP = 4
+	DefaultMaxPendingTotal = 10000
+
 	DefaultRateBurst           = 3
-	DefaultMaxPendingPerIP     = 4
-	DefaultMaxPendingTotal     = 10000
 	DefaultMaxTrackedIPs       = 100000
 	DefaultFirstMessageTimeout = 10 * time.Second
 	DefaultMaxRequestDuration  = 90 * time.Second
@@ -58,8 +62,10 @@ const (
 	endGrace = 5 * time.Second
 )
 
-// Config configures a gateway Server. The zero value of every optional field
-// selects the default named in its comment; a negative limit disables it.
+// Config configures a gateway Server. The zero value of a size or timeout
+// selects the default named in its comment; the zero value of a limit
+// (RatePerMinute, MaxPendingPerIP, MaxPendingTotal) means unlimited, and a
+// negative one is refused.
 type Config struct {
 	// NATS is the connection used for matchmaker requests and webhook
 	// publishes (required). The Server does not close it.
@@ -90,12 +96,13 @@ type Config struct {
 	FakeIP netip.Addr
 
 	// RatePerMinute is the per-IP token refill rate for session requests
-	// (default 6; negative: no rate limit). RateBurst is the bucket size (default 3).
+	// (0: no rate limit; serve uses DefaultRatePerMinute). RateBurst is the
+	// bucket size (default 3).
 	RatePerMinute float64
 	RateBurst     int
 	// MaxPendingPerIP caps concurrent requests from one IP (IPv6: one /64)
-	// (default 4; negative: no cap). MaxPendingTotal caps them in total
-	// (default 10000; negative: no cap).
+	// (0: no cap; serve uses DefaultMaxPendingPerIP). MaxPendingTotal caps
+	// them in total (0: no cap; serve uses DefaultMaxPendingTotal).
 	MaxPendingPerIP int
 	MaxPendingTotal int
 	// MaxTrackedIPs bounds the per-IP state kept in memory (default 100000).
@@ -141,12 +148,27 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Serve&^ServeAll != 0 {
 		return c, fmt.Errorf("gateway config: unknown route groups %#x", uint8(c.Serve))
 	}
+	if err := c.normalizeOrigins(); err != nil {
+		return c, err
+	}
+	if err := c.checkAddresses(); err != nil {
+		return c, err
+	}
+	c.fillDefaults()
+	if err := c.checkLimits(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// normalizeOrigins copies CORSOrigins (default [DefaultCORSOrigin]),
+// trims each and checks it is scheme://host[:port], "*" or "null".
+func (c *Config) normalizeOrigins() error {
 	if c.CORSOrigins == nil {
 		c.CORSOrigins = []string{DefaultCORSOrigin}
 	} else {
 		c.CORSOrigins = slices.Clone(c.CORSOrigins)
 	}
-	c.TrustedProxies = slices.Clone(c.TrustedProxies)
 	for i, o := range c.CORSOrigins {
 		o = strings.TrimRight(strings.TrimSpace(o), "/")
 		c.CORSOrigins[i] = o
@@ -155,24 +177,34 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
-			return c, fmt.Errorf("gateway config: cors origin %q: want scheme://host[:port], e.g. %s", o, DefaultCORSOrigin)
+			return fmt.Errorf("gateway config: cors origin %q: want scheme://host[:port], e.g. %s", o, DefaultCORSOrigin)
 		}
 	}
+	return nil
+}
+
+// checkAddresses fills in FakeIP and checks it and the trusted proxies.
+func (c *Config) checkAddresses() error {
+	c.TrustedProxies = slices.Clone(c.TrustedProxies)
 	if !c.FakeIP.IsValid() {
 		c.FakeIP = netip.MustParseAddr(DefaultFakeIP)
 	}
 	if c.FakeIP.IsLoopback() {
-		return c, fmt.Errorf("gateway config: fake ip %s must not be a loopback address", c.FakeIP)
+		return fmt.Errorf("gateway config: fake ip %s must not be a loopback address", c.FakeIP)
 	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
-			return c, errors.New("gateway config: invalid trusted proxy prefix")
+			return errors.New("gateway config: invalid trusted proxy prefix")
 		}
 	}
-	setDefault(&c.RatePerMinute, DefaultRatePerMinute)
+	return nil
+}
+
+// fillDefaults replaces the zero values of the sizes and timeouts by their
+// defaults. The limits RatePerMinute, MaxPendingPerIP and MaxPendingTotal
+// keep 0: unlimited.
+func (c *Config) fillDefaults() {
 	setDefault(&c.RateBurst, DefaultRateBurst)
-	setDefault(&c.MaxPendingPerIP, DefaultMaxPendingPerIP)
-	setDefault(&c.MaxPendingTotal, DefaultMaxPendingTotal)
 	setDefault(&c.MaxTrackedIPs, DefaultMaxTrackedIPs)
 	setDefault(&c.FirstMessageTimeout, DefaultFirstMessageTimeout)
 	setDefault(&c.MaxRequestDuration, DefaultMaxRequestDuration)
@@ -183,21 +215,39 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.ReadyTimeout, DefaultReadyTimeout)
 	setDefault(&c.WebhookMaxBody, DefaultWebhookMaxBody)
 	setDefault(&c.WebhookConcurrency, DefaultWebhookConcurrency)
-	for name, d := range map[string]time.Duration{
-		"first message timeout": c.FirstMessageTimeout, "max request duration": c.MaxRequestDuration,
-		"write timeout": c.WriteTimeout, "wannaplay timeout": c.WannaplayTimeout, "ready timeout": c.ReadyTimeout,
+}
+
+// checkLimits refuses negative limits and timeouts and sizes out of range.
+func (c *Config) checkLimits() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"first message timeout", c.FirstMessageTimeout}, {"max request duration", c.MaxRequestDuration},
+		{"write timeout", c.WriteTimeout}, {"wannaplay timeout", c.WannaplayTimeout}, {"ready timeout", c.ReadyTimeout},
 	} {
-		if d < 0 {
-			return c, fmt.Errorf("gateway config: %s %v must not be negative", name, d)
+		if d.v < 0 {
+			return fmt.Errorf("gateway config: %s %v must not be negative", d.name, d.v)
+		}
+	}
+	if c.RatePerMinute < 0 {
+		return fmt.Errorf("gateway config: rate per minute %v must not be negative (0 = unlimited)", c.RatePerMinute)
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"max pending per ip", c.MaxPendingPerIP}, {"max pending total", c.MaxPendingTotal}} {
+		if l.v < 0 {
+			return fmt.Errorf("gateway config: %s %d must not be negative (0 = unlimited)", l.name, l.v)
 		}
 	}
 	if c.RateBurst < 1 {
-		return c, fmt.Errorf("gateway config: rate burst %d must be at least 1", c.RateBurst)
+		return fmt.Errorf("gateway config: rate burst %d must be at least 1", c.RateBurst)
 	}
 	if c.MaxTrackedIPs < 1 || c.WebsocketReadLimit < 64 || c.WebhookMaxBody < 1 || c.WebhookConcurrency < 1 {
-		return c, errors.New("gateway config: max tracked ips, websocket read limit (>= 64), webhook max body and webhook concurrency must be positive")
+		return errors.New("gateway config: max tracked ips, websocket read limit (>= 64), webhook max body and webhook concurrency must be positive")
 	}
-	return c, nil
+	return nil
 }
 
 func setDefault[T int | int64 | float64 | time.Duration](v *T, d T) {

@@ -42,7 +42,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 // newBenchEnv is a quiet env without limits.
 func newBenchEnv(b *testing.B) *env {
 	return startEnv(b, slog.New(slog.DiscardHandler), func(c *Config) {
-		c.RatePerMinute, c.MaxPendingPerIP, c.MaxPendingTotal = -1, -1, -1
+		c.RatePerMinute, c.MaxPendingPerIP, c.MaxPendingTotal = 0, 0, 0
 	})
 }
 
@@ -50,10 +50,14 @@ func startEnv(t testing.TB, log *slog.Logger, mod func(*Config)) *env {
 	t.Helper()
 	ns := natstest.RunJetStream(t)
 	e := &env{ns: ns, nc: ns.Conn(t), mm: ns.Conn(t), reg: prometheus.NewRegistry()}
+	// The limits serve applies, unless mod changes them (0 = unlimited).
 	cfg := Config{
-		NATS:     e.nc,
-		Logger:   log,
-		Registry: e.reg,
+		NATS:            e.nc,
+		Logger:          log,
+		Registry:        e.reg,
+		RatePerMinute:   DefaultRatePerMinute,
+		MaxPendingPerIP: DefaultMaxPendingPerIP,
+		MaxPendingTotal: DefaultMaxPendingTotal,
 	}
 	if mod != nil {
 		mod(&cfg)

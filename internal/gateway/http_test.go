@@ -225,8 +225,36 @@ func TestLimiterBounded(t *testing.T) {
 	}
 }
 
+// 0 means unlimited for every limit; a negative limit is refused with its name.
+func TestConfigLimits(t *testing.T) {
+	cfg, err := Config{NATS: &nats.Conn{}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLimiter(cfg)
+	ip := netip.MustParseAddr("1.2.3.4")
+	for i := range 1000 {
+		if _, rej := l.acquire(ip); rej != nil {
+			t.Fatalf("zero config, request %d from one ip: %s", i, rej.reason)
+		}
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{RatePerMinute: -1}, "rate per minute -1 must not be negative (0 = unlimited)"},
+		{Config{MaxPendingPerIP: -1}, "max pending per ip -1 must not be negative (0 = unlimited)"},
+		{Config{MaxPendingTotal: -2}, "max pending total -2 must not be negative (0 = unlimited)"},
+	} {
+		c.cfg.NATS = &nats.Conn{}
+		if _, err := c.cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
+		}
+	}
+}
+
 func TestStreamRoute(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.RatePerMinute = -1 })
+	e := newEnv(t, func(c *Config) { c.RatePerMinute = 0 })
 	gatewaytest.Respond(t, e.mm, e.names, "g", "1", gatewaytest.Feedback(gatewaytest.Success()...))
 	gatewaytest.Respond(t, e.mm, e.names, "err", "1", gatewaytest.Feedback(protocol.Acknowledged(), protocol.Failure(500, "no ports")))
 	var out strings.Builder
@@ -241,7 +269,7 @@ func TestStreamRoute(t *testing.T) {
 
 func TestWannaplay(t *testing.T) {
 	e := newEnv(t, func(c *Config) {
-		c.RatePerMinute = -1
+		c.RatePerMinute = 0
 		c.WannaplayTimeout = 200 * time.Millisecond
 	})
 	post := func() (int, string) {
@@ -347,6 +375,20 @@ func TestWebhookSink(t *testing.T) {
 	case m := <-msgs:
 		t.Errorf("refused hook published %q", m.Data)
 	default:
+	}
+}
+
+// With NATS gone under the sink, a hook is answered 503 so that Edgegap
+// retries it, never 200 for a message nobody got.
+func TestWebhookSinkNATSClosed(t *testing.T) {
+	e := newEnv(t, nil)
+	e.nc.Close()
+	resp, body := e.do(t, http.MethodPost, e.srv.WebhookURL()+"/hook/edgegap", nil, strings.NewReader(`{"session_id":"s1"}`))
+	if resp.StatusCode != http.StatusServiceUnavailable || body != "nats unavailable, try again" {
+		t.Errorf("hook with NATS closed: %d %q, want 503", resp.StatusCode, body)
+	}
+	if got := e.metric(t, `bevygap_gateway_requests_total{outcome="unavailable",route="hook"}`); got == "" {
+		t.Errorf("no unavailable outcome counted for the hook route")
 	}
 }
 

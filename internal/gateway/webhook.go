@@ -62,7 +62,8 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request) string {
 	subj := s.cfg.Names.Webhook(name)
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	if err := s.nc.Publish(subj, body); err == nil {
+	err = s.nc.Publish(subj, body)
+	if err == nil {
 		err = s.nc.FlushWithContext(ctx)
 	}
 	if err != nil {

@@ -45,7 +45,7 @@ func TestWebsocketMatchmakerError(t *testing.T) {
 // Every gateway-side failure is one Error feedback frame the Rust client can
 // parse, then a close.
 func TestWebsocketFailures(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.RatePerMinute = -1 })
+	e := newEnv(t, func(c *Config) { c.RatePerMinute = 0 })
 	gatewaytest.Respond(t, e.mm, e.names, "bad", "1", gatewaytest.Raw(`"Acknowledged"`, `ERR not feedback`, `"Acknowledged"`))
 	gatewaytest.Respond(t, e.mm, e.names, "status", "1", gatewaytest.Raw(`{"ProgressReport":"x"}`, `{"SessionReady":{"token":"a","ip":"b","port":1,"cert_digest":"c","extra":1}}`))
 	cases := []struct{ name, msg string }{

@@ -48,28 +48,54 @@ type Config struct {
 	// the only port, or the one with the lowest name.
 	PortName string
 
-	ReadyTimeout      time.Duration // default 60s
-	CertDigestWait    time.Duration // default 5s
-	RequireCertDigest bool          // Rust behaviour: true
-	UnclaimedTTL      time.Duration // default 62s
-	MaxInFlight       int           // default 1000
-	Heartbeat         time.Duration // default 5s
+	ReadyTimeout   time.Duration // default DefaultReadyTimeout
+	CertDigestWait time.Duration // default DefaultCertDigestWait
+	// RequireCertDigest fails a seat without a certificate digest (the zero
+	// value sends an empty digest; DefaultRequireCertDigest is the Rust
+	// behaviour).
+	RequireCertDigest bool
+	UnclaimedTTL      time.Duration // default DefaultUnclaimedTTL
+	MaxInFlight       int           // default DefaultMaxInFlight
+	// Heartbeat is the progress period while waiting (default
+	// DefaultHeartbeat, at most a third of UnclaimedTTL).
+	Heartbeat time.Duration
 	// PollFirst and PollMax shape the fallback polling: the first status
 	// check after PollFirst, then doubling up to PollMax. Defaults 250ms
 	// and 3s without a webhook; with a webhook polling starts at 5s.
 	PollFirst, PollMax time.Duration
-	DeleteMaxDeliver   int           // default 20
-	DeleteBackoffMin   time.Duration // default 1s
-	DeleteBackoffMax   time.Duration // default 5m
-	ShutdownGrace      time.Duration // default 10s
+	DeleteMaxDeliver   int           // default DefaultDeleteMaxDeliver
+	DeleteBackoffMin   time.Duration // default DefaultDeleteBackoffMin
+	DeleteBackoffMax   time.Duration // default DefaultDeleteBackoffMax
+	ShutdownGrace      time.Duration // default DefaultShutdownGrace
 	// Replicas of the gensession micro service (Rust runs 5). Default 1.
-	QueueGroup string // default "matchmaker"
+	QueueGroup string // default DefaultQueueGroup
 
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time
 	Rand     io.Reader // client ids and token keys; default crypto/rand
 }
+
+// Defaults of Config (the settings declaration refers to these).
+const (
+	DefaultReadyTimeout      = 60 * time.Second
+	DefaultCertDigestWait    = 5 * time.Second
+	DefaultRequireCertDigest = true
+	DefaultUnclaimedTTL      = 62 * time.Second
+	DefaultMaxInFlight       = 1000
+	DefaultHeartbeat         = 5 * time.Second
+	DefaultDeleteMaxDeliver  = 20
+	DefaultDeleteBackoffMin  = time.Second
+	DefaultDeleteBackoffMax  = 5 * time.Minute
+	DefaultShutdownGrace     = 10 * time.Second
+	DefaultQueueGroup        = "matchmaker"
+
+	// Fallback polling of the session status, without and with a webhook.
+	defaultPollFirst        = 250 * time.Millisecond
+	defaultPollMax          = 3 * time.Second
+	defaultWebhookPollFirst = 5 * time.Second
+	defaultWebhookPollMax   = 10 * time.Second
+)
 
 // Matchmaker serves seat requests. Create with New, run with Run.
 type Matchmaker struct {
@@ -96,7 +122,7 @@ type Matchmaker struct {
 }
 
 // ErrInsecureKey refuses the all-zero Lightyear private key.
-var ErrInsecureKey = errors.New("the Lightyear private key is all zeros: anyone can mint tokens for your servers (set --lightyear-private-key, or --allow-insecure-key for local development)")
+var ErrInsecureKey = errors.New("the Lightyear private key is all zeros: anyone can mint tokens for your servers (set lightyear-private-key, or allow-insecure-key for local development)")
 
 // New validates cfg and prepares a matchmaker.
 func New(cfg Config) (*Matchmaker, error) {
@@ -108,36 +134,9 @@ func New(cfg Config) (*Matchmaker, error) {
 	case cfg.PrivateKey.IsZero() && !cfg.AllowInsecureKey:
 		return nil, ErrInsecureKey
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&cfg.ReadyTimeout, 60*time.Second)
-	def(&cfg.CertDigestWait, 5*time.Second)
-	def(&cfg.UnclaimedTTL, 62*time.Second)
-	def(&cfg.Heartbeat, min(5*time.Second, cfg.UnclaimedTTL/3))
-	if cfg.WebhookURL != "" {
-		def(&cfg.PollFirst, 5*time.Second)
-		def(&cfg.PollMax, 10*time.Second)
-	} else {
-		def(&cfg.PollFirst, 250*time.Millisecond)
-		def(&cfg.PollMax, 3*time.Second)
-	}
-	def(&cfg.DeleteBackoffMin, time.Second)
-	def(&cfg.DeleteBackoffMax, 5*time.Minute)
-	def(&cfg.ShutdownGrace, 10*time.Second)
+	cfg.fillDefaults()
 	if cfg.Heartbeat > cfg.UnclaimedTTL/2 {
 		return nil, fmt.Errorf("matchmaker: heartbeat %v must be at most half of unclaimed-ttl %v (heartbeats keep a waiting session from the reaper)", cfg.Heartbeat, cfg.UnclaimedTTL)
-	}
-	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 1000
-	}
-	if cfg.DeleteMaxDeliver <= 0 {
-		cfg.DeleteMaxDeliver = 20
-	}
-	if cfg.QueueGroup == "" {
-		cfg.QueueGroup = "matchmaker"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -165,6 +164,39 @@ func New(cfg Config) (*Matchmaker, error) {
 	// Seat may be called before (or without) Run; Run replaces these.
 	m.reqCtx, m.reqStop = context.WithCancel(context.Background())
 	return m, nil
+}
+
+// fillDefaults replaces zero (or negative) durations and counts by their
+// defaults.
+func (cfg *Config) fillDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.ReadyTimeout, DefaultReadyTimeout)
+	def(&cfg.CertDigestWait, DefaultCertDigestWait)
+	def(&cfg.UnclaimedTTL, DefaultUnclaimedTTL)
+	def(&cfg.Heartbeat, min(DefaultHeartbeat, cfg.UnclaimedTTL/3))
+	if cfg.WebhookURL != "" {
+		def(&cfg.PollFirst, defaultWebhookPollFirst)
+		def(&cfg.PollMax, defaultWebhookPollMax)
+	} else {
+		def(&cfg.PollFirst, defaultPollFirst)
+		def(&cfg.PollMax, defaultPollMax)
+	}
+	def(&cfg.DeleteBackoffMin, DefaultDeleteBackoffMin)
+	def(&cfg.DeleteBackoffMax, DefaultDeleteBackoffMax)
+	def(&cfg.ShutdownGrace, DefaultShutdownGrace)
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.DeleteMaxDeliver <= 0 {
+		cfg.DeleteMaxDeliver = DefaultDeleteMaxDeliver
+	}
+	if cfg.QueueGroup == "" {
+		cfg.QueueGroup = DefaultQueueGroup
+	}
 }
 
 // OnEdgegapCall is a hook for edgegap.Config.OnCall that counts calls by

@@ -91,75 +91,94 @@ func (m *Matchmaker) onWebhook(msg *nats.Msg) {
 func (m *Matchmaker) awaitReady(ctx context.Context, sid string, progress func(protocol.Feedback)) (*edgegap.Session, error) {
 	wake, unregister := m.waiters.register(sid)
 	defer unregister()
-	start := m.cfg.Now()
 	deadline := time.NewTimer(m.cfg.ReadyTimeout)
 	defer deadline.Stop()
-	heartbeat := time.NewTicker(m.cfg.Heartbeat)
-	defer heartbeat.Stop()
+	w := &readyWait{m: m, ctx: ctx, sid: sid, progress: progress, start: m.cfg.Now()}
+	w.heartbeat = time.NewTicker(m.cfg.Heartbeat)
+	defer w.heartbeat.Stop()
+	w.lastRefresh = w.start // Seat wrote the entry just before
 	interval := m.cfg.PollFirst
 	poll := time.NewTimer(interval)
 	defer poll.Stop()
-	last := ""
-	lastRefresh := m.cfg.Now() // Seat wrote the entry just before
-	report := func(status string) {
-		progress(protocol.Progress(fmt.Sprintf("%s (%s)", status, m.cfg.Now().Sub(start).Round(time.Second))))
-		last = status
-		heartbeat.Reset(m.cfg.Heartbeat)
-		// Keep the reaper's clock running: a player still waiting must never
-		// see the session deleted under them (the Rust rewrote the entry on
-		// every poll for the same reason). At most every third of the TTL,
-		// and never for long: a slow NATS must not stall the wait.
-		if now := m.cfg.Now(); now.Sub(lastRefresh) >= m.cfg.UnclaimedTTL/3 {
-			lastRefresh = now
-			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			if err := m.cfg.Store.PutUnclaimed(rctx, sid); err != nil && ctx.Err() == nil {
-				m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
-			}
-			cancel()
-		}
-	}
-	check := func() (*edgegap.Session, error) {
-		s, err := m.cfg.Edgegap.GetSession(ctx, sid)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, interrupted(ctx)
-			}
-			if edgegap.IsNotFound(err) || edgegap.IsGone(err) {
-				return nil, protocol.Errorf(protocol.CodeUnavailable, "session %s disappeared before it was ready", sid)
-			}
-			m.log.Warn("session status check failed", "session_id", sid, "err", err)
-			return nil, nil // transient: keep waiting until the deadline
-		}
-		if s.Status != last {
-			report(s.Status) // one report per observed state, the ready one included (as Rust)
-		}
-		if s.Ready {
-			return s, nil
-		}
-		if s.Error != "" || s.Status == "Error" || s.Status == "Unprocessable" {
-			return nil, protocol.Errorf(protocol.CodeUnavailable, "edgegap could not place session %s: %s", sid, firstNonEmpty(s.Error, s.Status))
-		}
-		return nil, nil
-	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, interrupted(ctx)
 		case <-deadline.C:
 			return nil, protocol.Errorf(protocol.CodeTimeout, "session still not ready, timed out.")
-		case <-heartbeat.C:
-			report(firstNonEmpty(last, "Waiting"))
+		case <-w.heartbeat.C:
+			w.report(firstNonEmpty(w.last, "Waiting"))
 			continue
 		case <-wake:
 		case <-poll.C:
 			interval = min(interval*2, m.cfg.PollMax)
 			poll.Reset(interval)
 		}
-		s, err := check()
+		s, err := w.check()
 		if err != nil || s != nil {
 			return s, err
 		}
 	}
+}
+
+// readyWait is the state of one awaitReady: the last status reported to
+// the client and when the unclaimed entry was last refreshed.
+type readyWait struct {
+	m           *Matchmaker
+	ctx         context.Context
+	sid         string
+	progress    func(protocol.Feedback)
+	start       time.Time
+	heartbeat   *time.Ticker
+	last        string
+	lastRefresh time.Time
+}
+
+// report sends a progress frame for status and restarts the heartbeat.
+func (w *readyWait) report(status string) {
+	m := w.m
+	w.progress(protocol.Progress(fmt.Sprintf("%s (%s)", status, m.cfg.Now().Sub(w.start).Round(time.Second))))
+	w.last = status
+	w.heartbeat.Reset(m.cfg.Heartbeat)
+	// Keep the reaper's clock running: a player still waiting must never
+	// see the session deleted under them (the Rust rewrote the entry on
+	// every poll for the same reason). At most every third of the TTL,
+	// and never for long: a slow NATS must not stall the wait.
+	if now := m.cfg.Now(); now.Sub(w.lastRefresh) >= m.cfg.UnclaimedTTL/3 {
+		w.lastRefresh = now
+		rctx, cancel := context.WithTimeout(w.ctx, time.Second)
+		if err := m.cfg.Store.PutUnclaimed(rctx, w.sid); err != nil && w.ctx.Err() == nil {
+			m.log.Warn("refreshing unclaimed session failed", "session_id", w.sid, "err", err)
+		}
+		cancel()
+	}
+}
+
+// check GETs the session once: the session when ready, an error when it
+// will never be, (nil, nil) to keep waiting.
+func (w *readyWait) check() (*edgegap.Session, error) {
+	ctx, sid := w.ctx, w.sid
+	s, err := w.m.cfg.Edgegap.GetSession(ctx, sid)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, interrupted(ctx)
+		}
+		if edgegap.IsNotFound(err) || edgegap.IsGone(err) {
+			return nil, protocol.Errorf(protocol.CodeUnavailable, "session %s disappeared before it was ready", sid)
+		}
+		w.m.log.Warn("session status check failed", "session_id", sid, "err", err)
+		return nil, nil // transient: keep waiting until the deadline
+	}
+	if s.Status != w.last {
+		w.report(s.Status) // one report per observed state, the ready one included (as Rust)
+	}
+	if s.Ready {
+		return s, nil
+	}
+	if s.Error != "" || s.Status == "Error" || s.Status == "Unprocessable" {
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "edgegap could not place session %s: %s", sid, firstNonEmpty(s.Error, s.Status))
+	}
+	return nil, nil
 }
 
 func firstNonEmpty(a ...string) string {

@@ -146,46 +146,18 @@ func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(pr
 	if err != nil {
 		return nil, err
 	}
-	d := s.Deployment
-	if d == nil || d.PublicIP == "" {
-		return nil, protocol.Errorf(protocol.CodeInternal, "session %s is ready but has no deployment", sid)
-	}
-	port, ok := d.GamePort(m.cfg.PortName)
-	if !ok {
-		return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s has no ports", d.RequestID)
-	}
-	if m.cfg.PortName == "" && len(d.Ports) > 1 {
-		m.portOnce.Do(func() {
-			m.log.Warn("deployment has several ports and no port-name is set: using the lowest name", "port_name", port.Name, "ports", len(d.Ports))
-		})
-	}
-	if m.cfg.PortName != "" && port.Name != m.cfg.PortName {
-		if _, named := d.Ports[m.cfg.PortName]; !named {
-			return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s has no port named %q", d.RequestID, m.cfg.PortName)
-		}
-	}
-	if port.External < 1 || port.External > 65535 {
-		return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s port %q has external port %d", d.RequestID, port.Name, port.External)
-	}
-	ip, err := netip.ParseAddr(d.PublicIP)
+	addr, err := m.seatAddr(sid, s.Deployment)
 	if err != nil {
-		return nil, protocol.Errorf(protocol.CodeInternal, "deployment %s public_ip %q is not an IP address", d.RequestID, d.PublicIP)
+		return nil, err
 	}
-	digest, err := m.cfg.Store.WaitCertDigest(ctx, d.PublicIP, m.cfg.CertDigestWait)
+	digest, err := m.certDigest(ctx, s.Deployment.PublicIP)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, interrupted(ctx)
-		}
-		if m.cfg.RequireCertDigest || !errors.Is(err, state.ErrNotFound) {
-			return nil, protocol.Errorf(protocol.CodeInternal, "no certificate digest for game server %s", d.PublicIP)
-		}
-		digest = ""
+		return nil, err
 	}
 	clientID, err := m.clientID()
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "client id: %v", err)
 	}
-	addr := netip.AddrPortFrom(ip, uint16(port.External))
 	tok, err := m.minter.Mint(netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: m.cfg.ProtocolID, ClientID: clientID})
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "minting the connect token: %v", err)
@@ -197,7 +169,54 @@ func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(pr
 	if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
 		m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
 	}
-	return &protocol.Seat{Token: tok.Base64(), IP: ip.String(), Port: uint16(port.External), CertDigest: digest}, nil
+	return &protocol.Seat{Token: tok.Base64(), IP: addr.Addr().String(), Port: addr.Port(), CertDigest: digest}, nil
+}
+
+// seatAddr is the address clients connect to on a ready session's
+// deployment: its public IP and the external port of the configured port
+// (or the only one, or the lowest name).
+func (m *Matchmaker) seatAddr(sid string, d *edgegap.Deployment) (netip.AddrPort, error) {
+	if d == nil || d.PublicIP == "" {
+		return netip.AddrPort{}, protocol.Errorf(protocol.CodeInternal, "session %s is ready but has no deployment", sid)
+	}
+	port, ok := d.GamePort(m.cfg.PortName)
+	if !ok {
+		return netip.AddrPort{}, protocol.Errorf(protocol.CodeInternal, "deployment %s has no ports", d.RequestID)
+	}
+	if m.cfg.PortName == "" && len(d.Ports) > 1 {
+		m.portOnce.Do(func() {
+			m.log.Warn("deployment has several ports and no port-name is set: using the lowest name", "port_name", port.Name, "ports", len(d.Ports))
+		})
+	}
+	if m.cfg.PortName != "" && port.Name != m.cfg.PortName {
+		if _, named := d.Ports[m.cfg.PortName]; !named {
+			return netip.AddrPort{}, protocol.Errorf(protocol.CodeInternal, "deployment %s has no port named %q", d.RequestID, m.cfg.PortName)
+		}
+	}
+	if port.External < 1 || port.External > 65535 {
+		return netip.AddrPort{}, protocol.Errorf(protocol.CodeInternal, "deployment %s port %q has external port %d", d.RequestID, port.Name, port.External)
+	}
+	ip, err := netip.ParseAddr(d.PublicIP)
+	if err != nil {
+		return netip.AddrPort{}, protocol.Errorf(protocol.CodeInternal, "deployment %s public_ip %q is not an IP address", d.RequestID, d.PublicIP)
+	}
+	return netip.AddrPortFrom(ip, uint16(port.External)), nil
+}
+
+// certDigest waits for the game server's certificate digest; without
+// RequireCertDigest a missing one is sent empty.
+func (m *Matchmaker) certDigest(ctx context.Context, publicIP string) (string, error) {
+	digest, err := m.cfg.Store.WaitCertDigest(ctx, publicIP, m.cfg.CertDigestWait)
+	if err == nil {
+		return digest, nil
+	}
+	if ctx.Err() != nil {
+		return "", interrupted(ctx)
+	}
+	if m.cfg.RequireCertDigest || !errors.Is(err, state.ErrNotFound) {
+		return "", protocol.Errorf(protocol.CodeInternal, "no certificate digest for game server %s", publicIP)
+	}
+	return "", nil
 }
 
 func (m *Matchmaker) clientID() (uint64, error) {

@@ -23,10 +23,10 @@ import (
 
 // Options are the settings needed to reach a NATS server.
 type Options struct {
-	// Host is NATS_HOST: "host", "host:port" or a nats:// / tls:// URL
+	// Host is the nats-host setting (NATS_HOST for the Rust components): "host", "host:port" or a nats:// / tls:// URL
 	// (several separated by commas).
 	Host string
-	// User and Password are NATS_USER / NATS_PASSWORD; both or neither.
+	// User and Password are nats-user / nats-password; both or neither.
 	User     string
 	Password string
 	// CAFile is NATS_CA: a PEM root CA to trust for the server certificate.
@@ -57,7 +57,7 @@ var (
 // URLs turns Host into the server URL list handed to nats.go.
 func (o Options) URLs() ([]string, error) {
 	if strings.TrimSpace(o.Host) == "" {
-		return nil, fmt.Errorf("%w: set NATS_HOST (or --nats-host)", ErrNoHost)
+		return nil, fmt.Errorf("%w: set nats-host", ErrNoHost)
 	}
 	var out []string
 	for _, h := range strings.Split(o.Host, ",") {
@@ -77,23 +77,23 @@ func (o Options) URLs() ([]string, error) {
 		}
 		u, err := url.Parse(h)
 		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("%w: NATS_HOST entry %q is not host, host:port or a nats:// URL", ErrConfig, h)
+			return nil, fmt.Errorf("%w: nats-host entry %q is not host, host:port or a nats:// URL", ErrConfig, h)
 		}
 		switch u.Scheme {
 		case "nats", "tls", "ws", "wss":
 		default:
-			return nil, fmt.Errorf("%w: NATS_HOST scheme %q not supported (use nats:// or tls://)", ErrConfig, u.Scheme)
+			return nil, fmt.Errorf("%w: nats-host scheme %q not supported (use nats:// or tls://)", ErrConfig, u.Scheme)
 		}
 		if u.Port() != "" {
 			if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
-				return nil, fmt.Errorf("%w: NATS_HOST port %q must be 1..65535", ErrConfig, u.Port())
+				return nil, fmt.Errorf("%w: nats-host port %q must be 1..65535", ErrConfig, u.Port())
 			}
 		}
-		u.User = nil // credentials only through NATS_USER/NATS_PASSWORD
+		u.User = nil // credentials only through nats-user/nats-password
 		out = append(out, u.String())
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: set NATS_HOST (or --nats-host)", ErrNoHost)
+		return nil, fmt.Errorf("%w: set nats-host", ErrNoHost)
 	}
 	return out, nil
 }
@@ -108,22 +108,22 @@ func (o Options) TLSConfig() (*tls.Config, error) {
 	var pem []byte
 	switch {
 	case o.CAContents != "" && o.CAFile != "":
-		return nil, fmt.Errorf("%w: set NATS_CA or NATS_CA_CONTENTS, not both", ErrConfig)
+		return nil, fmt.Errorf("%w: set nats-ca or nats-ca-contents, not both", ErrConfig)
 	case o.CAContents != "":
 		pem = []byte(NormalizePEM(o.CAContents))
 	case o.CAFile != "":
 		b, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading NATS_CA: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: reading nats-ca: %v", ErrConfig, err)
 		}
 		pem = b
 	}
 	if pem != nil {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			which := "NATS_CA"
+			which := "nats-ca"
 			if o.CAContents != "" {
-				which = "NATS_CA_CONTENTS"
+				which = "nats-ca-contents"
 			}
 			return nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrConfig, which)
 		}
@@ -180,7 +180,7 @@ func Connect(ctx context.Context, o Options) (*nats.Conn, error) {
 		return nil, err
 	}
 	if (o.User == "") != (o.Password == "") {
-		return nil, fmt.Errorf("%w: NATS_USER and NATS_PASSWORD go together (one is empty)", ErrConfig)
+		return nil, fmt.Errorf("%w: nats-user and nats-password go together (one is empty)", ErrConfig)
 	}
 	tlsCfg, err := o.TLSConfig()
 	if err != nil {
@@ -253,13 +253,13 @@ func describe(err error, urls []string, o Options) error {
 	var hostErr x509.HostnameError
 	switch {
 	case errors.Is(err, nats.ErrAuthorization) || strings.Contains(strings.ToLower(msg), "authorization violation"):
-		return fmt.Errorf("%w: %s refused the credentials%s (check NATS_USER/NATS_PASSWORD)", ErrAuth, where, user)
+		return fmt.Errorf("%w: %s refused the credentials%s (check nats-user and nats-password)", ErrAuth, where, user)
 	case errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr):
-		return fmt.Errorf("%w: certificate of %s not trusted: %s (set NATS_CA or NATS_CA_CONTENTS)", ErrTLS, where, msg)
+		return fmt.Errorf("%w: certificate of %s not trusted: %s (set nats-ca or nats-ca-contents)", ErrTLS, where, msg)
 	case errors.Is(err, nats.ErrSecureConnRequired):
-		return fmt.Errorf("%w: %s requires TLS but NATS_INSECURE is set", ErrTLS, where)
+		return fmt.Errorf("%w: %s requires TLS but nats-insecure is set", ErrTLS, where)
 	case errors.Is(err, nats.ErrSecureConnWanted) || strings.Contains(msg, "tls: first record") || strings.Contains(msg, "TLS handshake"):
-		return fmt.Errorf("%w: TLS handshake with %s failed: %s (server without TLS? set NATS_INSECURE=1)", ErrTLS, where, msg)
+		return fmt.Errorf("%w: TLS handshake with %s failed: %s (server without TLS? set nats-insecure)", ErrTLS, where, msg)
 	case errors.Is(err, nats.ErrNoServers) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, nats.ErrTimeout) || isNetErr(err):
 		return fmt.Errorf("%w: cannot reach NATS at %s%s: %s", ErrUnreachable, where, user, msg)
 	}

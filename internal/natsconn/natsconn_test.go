@@ -69,8 +69,8 @@ func TestAuthErrorNamesUserNotPassword(t *testing.T) {
 func TestTLSRequiredAgainstPlainServer(t *testing.T) {
 	e := embedded(t, EmbeddedOptions{})
 	_, err := Connect(context.Background(), Options{Host: hostOf(e), ConnectTimeout: 2 * time.Second})
-	if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "NATS_INSECURE") {
-		t.Fatalf("want a TLS error that mentions NATS_INSECURE, got %v", err)
+	if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "nats-insecure") {
+		t.Fatalf("want a TLS error that mentions nats-insecure, got %v", err)
 	}
 }
 
@@ -121,10 +121,10 @@ func TestTLSWithCA(t *testing.T) {
 		}
 		nc.Close()
 	}
-	if _, err := Connect(context.Background(), Options{Host: host, CAContents: "not a pem"}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "NATS_CA_CONTENTS") {
+	if _, err := Connect(context.Background(), Options{Host: host, CAContents: "not a pem"}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "nats-ca-contents") {
 		t.Fatalf("bad CA contents: %v", err)
 	}
-	if _, err := Connect(context.Background(), Options{Host: host, CAFile: filepath.Join(dir, "missing.pem")}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "NATS_CA") {
+	if _, err := Connect(context.Background(), Options{Host: host, CAFile: filepath.Join(dir, "missing.pem")}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "nats-ca") {
 		t.Fatalf("missing CA file: %v", err)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natstest"
 	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/gameserver"
@@ -219,7 +220,7 @@ func TestRunSimulate(t *testing.T) {
 	}
 	cctx, ccancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer ccancel()
-	c, err := gameserver.ConnectBase64(cctx, tok.Base64(), gameserver.ConnectOptions{})
+	c, err := simserver.ConnectBase64(cctx, tok.Base64(), simserver.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("connect: %v\n%s", err, logs)
 	}
@@ -285,7 +286,7 @@ func TestRunErrors(t *testing.T) {
 		{"cert file not PEM", good, []string{"--cert", pemFile}, "no PEM CERTIFICATE", false},
 		{"bad public addr", good, []string{"--simulate", "--private-key", hex.EncodeToString(testKey[:]), "--public-addr", "x"}, "--public-addr", false},
 		// --ca_contents reaches the NATS settings: garbage fails the TLS setup.
-		{"ca_contents applied", good, []string{"--ca_contents", "not a certificate"}, "NATS_CA_CONTENTS", false},
+		{"ca_contents applied", good, []string{"--ca_contents", "not a certificate"}, "nats-ca-contents", false},
 	}
 	t.Setenv("NATS_HOST", "127.0.0.1:1")
 	unsetenv(t, "NATS_INSECURE", "BEVYGAP_NATS_INSECURE", "NATS_CA", "BEVYGAP_NATS_CA", "NATS_CA_CONTENTS", "BEVYGAP_NATS_CA_CONTENTS",

@@ -282,10 +282,7 @@ func GatewayConfig(f *factory.Factory) (*gateway.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	gc.RatePerMinute = float64(rpm)
-	if rpm == 0 {
-		gc.RatePerMinute = -1 // the gateway's "no rate limit"
-	}
+	gc.RatePerMinute = float64(rpm) // 0 = unlimited, as in the gateway
 	if gc.RateBurst, err = cfg.Int("rate-burst", 1, 1_000_000); err != nil {
 		return nil, err
 	}
