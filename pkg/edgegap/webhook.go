@@ -91,7 +91,10 @@ func parseStatus(body []byte) (*DeploymentStatus, error) {
 
 // describeJSONError names the field of a type mismatch.
 func describeJSONError(err error) error {
-	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if te.Field == "" {
+			return fmt.Errorf("JSON %s where %s was expected", te.Value, te.Type)
+		}
 		return fmt.Errorf("field %s: JSON %s where %s was expected", te.Field, te.Value, te.Type)
 	}
 	return fmt.Errorf("invalid JSON: %w", err)
