@@ -295,24 +295,12 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 		if err := c.budget.Wait(ctx, op); err != nil {
 			return nil, c.giveUp(op, attempt-1, err, lastErr)
 		}
-		attemptCtx, cancelAttempt := ctx, context.CancelFunc(func() {})
-		if !idempotent(op) {
-			// Once sent, a creation is not abandoned half-way: cancelling it
-			// could lose the answer of a session Edgegap did create. The wait
-			// for the budget above stays cancellable; the attempt is bounded
-			// by its own timeout instead.
-			attemptCtx, cancelAttempt = context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
-		}
-		wait, rsp, err := c.attempt(attemptCtx, op, send)
-		cancelAttempt()
+		wait, rsp, err := c.try(ctx, op, attempt, send)
 		if err == nil {
 			return rsp, nil
 		}
-		if !idempotent(op) && mayHaveBeenDone(err) {
-			if ae, ok := errors.AsType[*APIError](err); ok {
-				ae.Attempts = attempt
-			}
-			return nil, &OutcomeUnknownError{Op: op, Err: err}
+		if _, unknown := errors.AsType[*OutcomeUnknownError](err); unknown {
+			return nil, err
 		}
 		if ctx.Err() != nil {
 			// A transport error caused by the cancellation itself says
@@ -325,7 +313,10 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 		if ae, ok := errors.AsType[*APIError](err); ok {
 			ae.Attempts = attempt
 		}
-		if !IsRetryable(err) || attempt >= c.maxAttempts || (!idempotent(op) && !certainlyNotDone(err)) {
+		// A create that got here failed with a 4xx or certainly did
+		// nothing (try turned every other failure into an
+		// OutcomeUnknownError), so it may be retried like any call.
+		if !IsRetryable(err) || attempt >= c.maxAttempts {
 			return nil, err
 		}
 		if wait > c.maxRetry {
@@ -348,6 +339,28 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 		case <-t.C:
 		}
 	}
+}
+
+// try makes attempt number n of op. A create (not idempotent) is not
+// abandoned half-way once sent: cancelling it could lose the answer of a
+// session or deployment Edgegap did create, so the attempt ignores ctx's
+// cancellation and is bounded by its own timeout instead (the wait for the
+// budget before it stays cancellable). A create's failure that Edgegap may
+// nevertheless have carried out becomes an *OutcomeUnknownError.
+func (c *Client) try(ctx context.Context, op string, n int, send func(ctx context.Context) (*http.Response, error)) (time.Duration, *response, error) {
+	if idempotent(op) {
+		return c.attempt(ctx, op, send)
+	}
+	attemptCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+	defer cancel()
+	wait, rsp, err := c.attempt(attemptCtx, op, send)
+	if err != nil && mayHaveBeenDone(err) {
+		if ae, ok := errors.AsType[*APIError](err); ok {
+			ae.Attempts = n
+		}
+		return 0, nil, &OutcomeUnknownError{Op: op, Err: err}
+	}
+	return wait, rsp, err
 }
 
 // idempotent reports whether repeating op cannot do it twice. Creating a

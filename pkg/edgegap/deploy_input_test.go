@@ -62,17 +62,21 @@ func TestDeploymentInputValidation(t *testing.T) {
 		req  edgegap.DeploymentRequest
 		want string
 	}{
-		"no app":       {with(func(r *edgegap.DeploymentRequest) { r.App = "" }), "application is required"},
-		"no version":   {with(func(r *edgegap.DeploymentRequest) { r.Version = "" }), "version is required"},
-		"no users":     {with(func(r *edgegap.DeploymentRequest) { r.Users = nil }), "at least one user"},
-		"bad ip":       {with(func(r *edgegap.DeploymentRequest) { r.Users = []edgegap.DeploymentUser{edgegap.UserAtIP("300.1.1.1")} }), "users[0].ip_address"},
-		"empty user":   {with(func(r *edgegap.DeploymentRequest) { r.Users = []edgegap.DeploymentUser{{}} }), "users[0]: no IP"},
-		"both":         {with(func(r *edgegap.DeploymentRequest) { r.Users = []edgegap.DeploymentUser{{IP: "1.2.3.4", Geo: &edgegap.GeoPoint{}}} }), "not both"},
+		"no app":     {with(func(r *edgegap.DeploymentRequest) { r.App = "" }), "application is required"},
+		"no version": {with(func(r *edgegap.DeploymentRequest) { r.Version = "" }), "version is required"},
+		"no users":   {with(func(r *edgegap.DeploymentRequest) { r.Users = nil }), "at least one user"},
+		"bad ip":     {with(func(r *edgegap.DeploymentRequest) { r.Users = []edgegap.DeploymentUser{edgegap.UserAtIP("300.1.1.1")} }), "users[0].ip_address"},
+		"empty user": {with(func(r *edgegap.DeploymentRequest) { r.Users = []edgegap.DeploymentUser{{}} }), "users[0]: no IP"},
+		"both": {with(func(r *edgegap.DeploymentRequest) {
+			r.Users = []edgegap.DeploymentUser{{IP: "1.2.3.4", Geo: &edgegap.GeoPoint{}}}
+		}), "not both"},
 		"latitude":     {with(func(r *edgegap.DeploymentRequest) { r.Users = []edgegap.DeploymentUser{edgegap.UserAt(91, 0)} }), "users[0].latitude"},
 		"longitude":    {with(func(r *edgegap.DeploymentRequest) { r.Users = []edgegap.DeploymentUser{edgegap.UserAt(0, math.NaN())} }), "users[0].longitude"},
 		"tag too long": {with(func(r *edgegap.DeploymentRequest) { r.Tags = []string{strings.Repeat("t", 41)} }), "tags[0]"},
 		"tag slash":    {with(func(r *edgegap.DeploymentRequest) { r.Tags = []string{"a/b"} }), "tags[0]"},
-		"env key":      {with(func(r *edgegap.DeploymentRequest) { r.Env = []edgegap.EnvVar{{Key: "A-B", Value: secret, Hidden: true}} }), "environment_variables[0].key"},
+		"env key": {with(func(r *edgegap.DeploymentRequest) {
+			r.Env = []edgegap.EnvVar{{Key: "A-B", Value: secret, Hidden: true}}
+		}), "environment_variables[0].key"},
 		"env twice": {with(func(r *edgegap.DeploymentRequest) {
 			r.Env = []edgegap.EnvVar{{Key: "A", Value: secret}, {Key: "A", Value: secret}}
 		}), "set twice"},
