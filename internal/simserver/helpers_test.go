@@ -159,25 +159,6 @@ func apiClient(t *testing.T, sim *edgegapsim.Server) *edgegap.Client {
 	return c
 }
 
-// deployment creates a session on the simulator and returns the
-// deployment's info as the OnDeploy hook saw it (infos receives them).
-func deployment(t *testing.T, sim *edgegapsim.Server, infos <-chan edgegapsim.DeploymentInfo) (string, edgegapsim.DeploymentInfo) {
-	t.Helper()
-	cs, err := apiClient(t, sim).CreateSession(t.Context(), edgegap.SessionRequest{
-		AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"81.128.157.100"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info edgegapsim.DeploymentInfo
-	select {
-	case info = <-infos:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no deployment")
-	}
-	return cs.ID, info
-}
-
 // natsOptions builds plain-TCP natsconn options for a test server.
 type natsOptions struct{ URL string }
 
