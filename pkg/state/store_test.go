@@ -81,12 +81,12 @@ func TestActiveAndUnclaimed(t *testing.T) {
 func TestWaitCertDigest(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	if _, err := s.WaitCertDigest(ctx, "10.0.0.1", 50*time.Millisecond); !errors.Is(err, ErrNotFound) {
+	if _, err := s.WaitCertDigest(ctx, []string{"10.0.0.1"}, time.Time{}, 50*time.Millisecond); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing digest: %v", err)
 	}
 	done := make(chan string, 1)
 	go func() {
-		d, _ := s.WaitCertDigest(ctx, "10.0.0.2", 5*time.Second)
+		d, _ := s.WaitCertDigest(ctx, []string{"10.0.0.2"}, time.Time{}, 5*time.Second)
 		done <- d
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -97,7 +97,7 @@ func TestWaitCertDigest(t *testing.T) {
 		t.Fatalf("digest %q", d)
 	}
 	// Already present: returned at once.
-	if d, err := s.WaitCertDigest(ctx, "10.0.0.2", time.Second); d != "e3:76:4d" || err != nil {
+	if d, err := s.WaitCertDigest(ctx, []string{"10.0.0.2"}, time.Time{}, time.Second); d != "e3:76:4d" || err != nil {
 		t.Fatalf("present digest: %q %v", d, err)
 	}
 }
@@ -134,13 +134,50 @@ func TestEnqueueDeleteDeduplicates(t *testing.T) {
 func TestWaitCertDigestTinyWaitIsNotFound(t *testing.T) {
 	s := openStore(t)
 	for _, wait := range []time.Duration{time.Nanosecond, time.Millisecond} {
-		if _, err := s.WaitCertDigest(context.Background(), "10.9.9.9", wait); !errors.Is(err, ErrNotFound) {
+		if _, err := s.WaitCertDigest(context.Background(), []string{"10.9.9.9"}, time.Time{}, wait); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("wait %v: %v, want ErrNotFound", wait, err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.WaitCertDigest(ctx, "10.9.9.9", time.Second); errors.Is(err, ErrNotFound) || err == nil {
+	if _, err := s.WaitCertDigest(ctx, []string{"10.9.9.9"}, time.Time{}, time.Second); errors.Is(err, ErrNotFound) || err == nil {
 		t.Fatalf("a cancelled caller must see its own cancellation, got %v", err)
+	}
+}
+
+// A deployment's own key (request id) wins over its public IP; an IP entry
+// written before notBefore (an earlier server on the same IP) is ignored
+// until a fresh one arrives.
+func TestWaitCertDigestKeysAndFreshness(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	if err := s.PutCertDigest(ctx, "127.0.0.5", "old"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	since := time.Now()
+	if _, err := s.WaitCertDigest(ctx, []string{"rid1", "127.0.0.5"}, since, 50*time.Millisecond); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stale IP digest accepted: %v", err)
+	}
+	if d, err := s.WaitCertDigest(ctx, []string{"rid1", "127.0.0.5"}, time.Time{}, time.Second); d != "old" || err != nil {
+		t.Fatalf("IP digest without freshness: %q %v", d, err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		d, _ := s.WaitCertDigest(ctx, []string{"rid1", "127.0.0.5"}, since, 5*time.Second)
+		done <- d
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := s.PutCertDigest(ctx, "rid1", "mine"); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-done; d != "mine" {
+		t.Fatalf("digest %q, want mine", d)
+	}
+	if err := s.PutCertDigest(ctx, "127.0.0.5", "newer-ip"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.WaitCertDigest(ctx, []string{"rid1", "127.0.0.5"}, since, time.Second); d != "mine" {
+		t.Fatalf("request id key not preferred: %q", d)
 	}
 }
