@@ -2,11 +2,13 @@ package matchmaker
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/protocol"
@@ -69,4 +71,96 @@ func BenchmarkSeatFloor(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "seats/s")
+}
+
+// newFleetBenchStack is a deployments-allocator matchmaker with a warm
+// fleet: 20 ready deployments of 6 seats (no Edgegap call per seat).
+func newFleetBenchStack(b *testing.B) (*stack, *state.Fleet) {
+	s := newStack(b, edgegapsim.Config{RateLimits: &edgegapsim.RateLimits{}})
+	cfg := s.fleetConfig(false)
+	cfg.Logger = nil
+	cfg.Fleet.EmptyTTL = time.Hour
+	s.start(cfg)
+	led := s.ledger()
+	ctx := context.Background()
+	for i := range 20 {
+		id := fmt.Sprintf("warm%02d", i)
+		err := led.Create(ctx, &state.Deployment{ID: id, RequestID: "rid" + id, App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
+			State: state.DeploymentReady, Capacity: 6, PublicIP: "127.0.0.1", Ports: map[string]state.FleetPort{"game": {External: 7000 + i, Internal: 7000}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.store.PutCertDigest(ctx, "rid"+id, testDigest); err != nil {
+			b.Fatal(err)
+		}
+	}
+	natstest.CheckFor(b, 5*time.Second, 5*time.Millisecond, func() error {
+		if n := len(s.mms[0].mm.fleet.view.snapshot()); n < 20 {
+			return fmt.Errorf("view has %d deployments", n)
+		}
+		return nil
+	})
+	return s, led
+}
+
+// BenchmarkFleetSeat measures one whole seat on a warm fleet: request,
+// placement by compare-and-set, digest, token, two mapping puts, the
+// hand-out CAS, feedback stream. Zero Edgegap calls. Each seat is released
+// (timer stopped) so the fleet stays warm.
+func BenchmarkFleetSeat(b *testing.B) {
+	s, led := newFleetBenchStack(b)
+	subject := state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion)
+	body := []byte(`{"client_ip":"1.2.3.4"}`)
+	ctx := context.Background()
+	calls := s.sim.Stats().Calls
+	for b.Loop() {
+		fb, err := requestFeedback(s.nc, subject, body, 10*time.Second)
+		if err != nil || fb[len(fb)-1].Kind != protocol.KindReady {
+			b.Fatalf("no seat: %v %v", err, fb)
+		}
+		b.StopTimer()
+		if _, err := led.Release(ctx, fb[1].SessionID); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	if got := s.sim.Stats().Calls; len(got) != len(calls) {
+		b.Fatalf("warm seats called Edgegap: %v", got)
+	}
+}
+
+// BenchmarkFleetSeatFloor is what a fleet seat cannot avoid: one NATS
+// request/reply, the seat's compare-and-set (get + update), the digest get,
+// the two mapping puts and the hand-out compare-and-set.
+func BenchmarkFleetSeatFloor(b *testing.B) {
+	s, led := newFleetBenchStack(b)
+	sub, err := s.nc.Subscribe("bench.floor", func(m *nats.Msg) { _ = m.Respond([]byte("ok")) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.nc.Request("bench.floor", []byte(`{"client_ip":"1.2.3.4"}`), 5*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		seat, _, err := led.Reserve(ctx, "warm00")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.store.CertDigest(ctx, "ridwarm00"); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.store.PutSeat(ctx, 42, seat); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := led.SetSeat(ctx, seat, 42, state.SeatReserved); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if _, err := led.Release(ctx, seat); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
 }

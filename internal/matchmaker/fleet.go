@@ -22,6 +22,9 @@ const (
 	DefaultMaxDeploymentAge   = 23 * time.Hour
 	DefaultReconcileInterval  = 2 * time.Minute
 	DefaultReconcileGrace     = 2 * time.Minute
+	// MaxSeatsPerDeployment keeps a ledger record (which holds its seats)
+	// well under the record size limit.
+	MaxSeatsPerDeployment = 256
 )
 
 // Tags bevygap puts on every deployment it starts: TagBevygap, TagApp+<hash
@@ -60,8 +63,8 @@ type FleetConfig struct {
 }
 
 func (c *FleetConfig) fillDefaults() error {
-	if c.SeatsPerDeployment < 0 || c.SeatsPerDeployment > 1000 {
-		return fmt.Errorf("seats-per-deployment %d: use 1 to 1000", c.SeatsPerDeployment)
+	if c.SeatsPerDeployment < 0 || c.SeatsPerDeployment > MaxSeatsPerDeployment {
+		return fmt.Errorf("seats-per-deployment %d: use 1 to %d", c.SeatsPerDeployment, MaxSeatsPerDeployment)
 	}
 	if c.SeatsPerDeployment == 0 {
 		c.SeatsPerDeployment = DefaultSeatsPerDeployment

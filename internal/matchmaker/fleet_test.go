@@ -1,0 +1,357 @@
+package matchmaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/edgegapsim"
+	"github.com/bevygap/bevygap/pkg/protocol"
+	"github.com/bevygap/bevygap/pkg/state"
+)
+
+// fleetConfig is a deployments-allocator matchmaker with webhooks wired to
+// the real webhook sink (over HTTP, through NATS).
+func (s *stack) fleetConfig(webhooks bool) Config {
+	cfg := s.config()
+	cfg.Allocator = AllocatorDeployments
+	cfg.RequireCertDigest = false
+	cfg.CertDigestWait = time.Millisecond
+	cfg.Fleet = FleetConfig{SeatsPerDeployment: 6, EmptyTTL: 200 * time.Millisecond, ReconcileInterval: 300 * time.Millisecond, ReconcileGrace: 100 * time.Millisecond}
+	if webhooks {
+		cfg.Fleet.WebhookBase = strings.TrimSuffix(s.webhookSink(), "/session")
+	}
+	return cfg
+}
+
+func (s *stack) ledger() *state.Fleet {
+	s.t.Helper()
+	f, err := state.OpenFleet(context.Background(), s.store.JS, state.Names{}, state.FleetOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return f
+}
+
+// calls counts the simulator's calls to one endpoint.
+func (s *stack) calls(endpoint string) int {
+	n := 0
+	for _, c := range s.sim.Stats().Calls[endpoint] {
+		n += c
+	}
+	return n
+}
+
+// seatMany sends n requests at once and returns the feedback streams.
+func (s *stack) seatMany(n int) [][]protocol.Feedback {
+	subject := state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion)
+	out := make([][]protocol.Feedback, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			fb, err := requestFeedback(s.nc, subject, []byte(`{"client_ip":"1.2.3.4"}`), 30*time.Second)
+			if err != nil {
+				s.t.Errorf("request %d: %v", i, err)
+			}
+			out[i] = fb
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func lastKind(fb []protocol.Feedback) protocol.Kind {
+	if len(fb) == 0 {
+		return ""
+	}
+	return fb[len(fb)-1].Kind
+}
+
+// fleetSeats checks every ledger record against its capacity and returns
+// the number of live deployments and seats held.
+func (s *stack) fleetSeats(f *state.Fleet) (deployments, seats int) {
+	s.t.Helper()
+	all, err := f.List(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, d := range all {
+		if len(d.Seats) > d.Capacity {
+			s.t.Errorf("deployment %s holds %d seats, capacity %d", d.ID, len(d.Seats), d.Capacity)
+		}
+		if d.Live() {
+			deployments++
+			seats += len(d.Seats)
+		}
+	}
+	return deployments, seats
+}
+
+// A burst of 60 players with 6 seats per deployment starts exactly 10
+// deployments, with one POST each and no status call (webhooks); a warm
+// fleet then seats players with no Edgegap call at all.
+func TestFleetPackingAndWarmFleet(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{DeployDelay: 50 * time.Millisecond})
+	s.start(s.fleetConfig(true))
+	for i, fb := range s.seatMany(60) {
+		if lastKind(fb) != protocol.KindReady {
+			t.Fatalf("request %d: %v", i, fb)
+		}
+	}
+	if n := s.sim.Stats().DeploymentsCreated; n != 10 {
+		t.Fatalf("deployments created: %d, want 10", n)
+	}
+	if n := s.calls(edgegap.EndpointDeploymentCreate); n != 10 {
+		t.Fatalf("create calls: %d, want 10", n)
+	}
+	if n := s.calls(edgegap.EndpointDeploymentStatusGet); n != 0 {
+		t.Fatalf("status calls with webhooks: %d, want 0", n)
+	}
+	led := s.ledger()
+	if d, seats := s.fleetSeats(led); d != 10 || seats != 60 {
+		t.Fatalf("ledger: %d deployments, %d seats; want 10, 60", d, seats)
+	}
+	// Six players leave one deployment; six new ones take their seats on
+	// the running fleet: zero Edgegap calls.
+	ctx := context.Background()
+	all, _ := led.List(ctx)
+	for id := range all[0].Seats {
+		if _, err := led.Release(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := len(s.sim.Stats().Calls)
+	total := func() int {
+		n := 0
+		for _, byStatus := range s.sim.Stats().Calls {
+			for _, c := range byStatus {
+				n += c
+			}
+		}
+		return n
+	}
+	callsBefore := total()
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if len(s.mms[0].mm.fleet.view.snapshot()) == 0 {
+			return errors.New("empty view")
+		}
+		return nil
+	})
+	for i, fb := range s.seatMany(6) {
+		if lastKind(fb) != protocol.KindReady {
+			t.Fatalf("warm request %d: %v", i, fb)
+		}
+	}
+	if n := total() - callsBefore; n != 0 {
+		t.Fatalf("warm fleet made %d Edgegap calls (endpoints before %d), want 0: %v", n, before, s.sim.Stats().Calls)
+	}
+	if n := s.sim.Stats().DeploymentsCreated; n != 10 {
+		t.Fatalf("deployments after warm seats: %d, want 10", n)
+	}
+}
+
+// Two replicas under the same burst never put more players on a
+// deployment than its capacity.
+func TestFleetTwoReplicasNeverExceedCapacity(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{DeployDelay: 30 * time.Millisecond})
+	s.start(s.fleetConfig(true))
+	s.start(s.fleetConfig(true))
+	seated := 0
+	for _, fb := range s.seatMany(60) {
+		if lastKind(fb) == protocol.KindReady {
+			seated++
+		}
+	}
+	if seated != 60 {
+		t.Fatalf("%d of 60 seated", seated)
+	}
+	d, seats := s.fleetSeats(s.ledger())
+	if seats != 60 || d < 10 {
+		t.Fatalf("ledger: %d deployments, %d seats", d, seats)
+	}
+	if d != 10 {
+		t.Logf("two replicas opened %d deployments for 60 players (10 is the minimum)", d)
+	}
+}
+
+// Without webhooks, readiness comes from status calls within the budget.
+func TestFleetPollingWithoutWebhooks(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{DeployDelay: 100 * time.Millisecond})
+	s.start(s.fleetConfig(false))
+	for _, fb := range s.seatMany(6) {
+		if lastKind(fb) != protocol.KindReady {
+			t.Fatalf("no seat: %v", fb)
+		}
+	}
+	if n := s.calls(edgegap.EndpointDeploymentStatusGet); n < 1 || n > 10 {
+		t.Fatalf("status calls for one deployment and six players: %d, want 1..10", n)
+	}
+}
+
+// A seat's life: connect, disconnect, released; the empty deployment is
+// stopped after empty-ttl and the ledger forgets nothing it should keep.
+func TestFleetLifecycle(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	s.start(s.fleetConfig(true))
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if lastKind(fb) != protocol.KindReady || fb[1].Kind != protocol.KindAccepted {
+		t.Fatalf("feedback %v", fb)
+	}
+	seatID := fb[1].SessionID
+	if state.DeploymentOfSeat(seatID) == "" {
+		t.Fatalf("seat id %q names no deployment", seatID)
+	}
+	ctx := context.Background()
+	cid, err := s.store.ClientForSession(ctx, seatID)
+	if err != nil {
+		t.Fatalf("sessions_eg2ly has no entry for the seat: %v", err)
+	}
+	if got, _ := s.store.SessionForClient(ctx, cid); got != seatID {
+		t.Fatalf("sessions_ly2eg[%d] = %q", cid, got)
+	}
+	// The game server (Rust plugin or Go agent) writes active_connections.
+	if err := s.store.PutActive(ctx, seatID, cid); err != nil {
+		t.Fatal(err)
+	}
+	led := s.ledger()
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		d, err := led.Get(ctx, state.DeploymentOfSeat(seatID))
+		if err != nil {
+			return err
+		}
+		if d.Seats[seatID].State != state.SeatConnected {
+			return fmt.Errorf("seat %+v", d.Seats[seatID])
+		}
+		return nil
+	})
+	if err := s.store.DeleteActive(ctx, seatID); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := s.sim.Stats().LiveDeployments; n != 0 {
+			return fmt.Errorf("%d live deployments", n)
+		}
+		d, err := led.Get(ctx, state.DeploymentOfSeat(seatID))
+		if err != nil {
+			return err
+		}
+		if d.State != state.DeploymentGone || len(d.Seats) != 0 {
+			return fmt.Errorf("record %s, %d seats", d.State, len(d.Seats))
+		}
+		return nil
+	})
+	if got := testutilCounter(t, s.mms[0].mm.metrics.fleetStops.WithLabelValues("empty")); got != 1 {
+		t.Fatalf("stopped-empty metric %v", got)
+	}
+}
+
+// A ghost create (Edgegap creates the deployment, the answer is a 5xx):
+// the player gets 503, the intent record stays, the reconciler adopts the
+// deployment, and it is stopped once empty: nothing left running.
+func TestFleetGhostCreateIsAdoptedThenStopped(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	if err := s.sim.SetFaults(edgegapsim.Faults{GhostRate: 1, Endpoints: []string{edgegap.EndpointDeploymentCreate}}); err != nil {
+		t.Fatal(err)
+	}
+	r := s.start(s.fleetConfig(true))
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if f := fb[len(fb)-1]; f.Kind != protocol.KindError || f.Code != 503 {
+		t.Fatalf("ghost create answered %v", fb)
+	}
+	if err := s.sim.SetFaults(edgegapsim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if n := s.sim.Stats().LiveDeployments; n != 0 {
+			return fmt.Errorf("%d live deployments", n)
+		}
+		return nil
+	})
+	if got := testutilCounter(t, r.mm.metrics.fleetAdopted); got < 1 {
+		t.Fatalf("adopted %v, want >= 1", got)
+	}
+}
+
+// A replica that dies between its intent record and Edgegap's answer: the
+// deployment runs with a record nobody completes; the reconciler of a
+// live replica adopts it and stops it once empty. Also an untagged-record
+// deployment (tagged, no record at all) is stopped.
+func TestFleetReconcilerAdoptsAndStopsOrphans(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	ctx := context.Background()
+	led := s.ledger()
+	cfg := s.fleetConfig(true)
+	mm, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := mm.fleet.scopeTag()
+	// The dead replica's intent, and the deployment it got.
+	if err := led.Create(ctx, &state.Deployment{ID: "intent1", App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
+		State: state.DeploymentRequested, Capacity: 6, Tags: []string{TagBevygap, scope, TagIntent + "intent1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, intent := range []string{"intent1", "nobody"} {
+		if _, err := s.eg.CreateDeployment(ctx, edgegap.DeploymentRequest{App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
+			Users: []edgegap.DeploymentUser{edgegap.UserAtIP("1.2.3.4")}, Tags: []string{TagBevygap, scope, TagIntent + intent}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Someone else's deployment (no bevygap tags) is never touched.
+	if _, err := s.eg.CreateDeployment(ctx, edgegap.DeploymentRequest{App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
+		Users: []edgegap.DeploymentUser{edgegap.UserAtIP("1.2.3.4")}, Tags: []string{"other"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // past the reconcile grace
+	r := s.run(mm)
+	natstest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if n := s.sim.Stats().LiveDeployments; n != 1 {
+			return fmt.Errorf("%d live deployments, want 1 (the untagged one)", n)
+		}
+		return nil
+	})
+	if a, st := testutilCounter(t, r.mm.metrics.fleetAdopted), testutilCounter(t, r.mm.metrics.fleetOrphansStopped); a < 1 || st < 1 {
+		t.Fatalf("adopted %v, stopped %v", a, st)
+	}
+}
+
+// An error webhook places the waiting player once more, elsewhere.
+func TestFleetErrorWebhookReplaces(t *testing.T) {
+	var failed atomic.Bool
+	s := newStack(t, edgegapsim.Config{DeployDelay: 20 * time.Millisecond, OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+		if failed.CompareAndSwap(false, true) {
+			return nil, errors.New("image pull failed")
+		}
+		return nil, nil
+	}})
+	s.start(s.fleetConfig(true))
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if lastKind(fb) != protocol.KindReady {
+		t.Fatalf("not re-placed: %v", fb)
+	}
+	if n := s.sim.Stats().DeploymentsCreated; n != 2 {
+		t.Fatalf("deployments created %d, want 2", n)
+	}
+}
+
+// 422 "Couldn't Allocate Server": 503 with a clear reason; the request id
+// is recorded so a deployment Edgegap might still start gets stopped.
+func TestFleetCouldNotAllocate(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	if err := s.sim.FailNext(edgegap.EndpointDeploymentCreate, 422); err != nil {
+		t.Fatal(err)
+	}
+	s.start(s.fleetConfig(true))
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	f := fb[len(fb)-1]
+	if f.Kind != protocol.KindError || f.Code != 503 || !strings.Contains(f.Message, "could not allocate") {
+		t.Fatalf("422 answered %v", f)
+	}
+}
