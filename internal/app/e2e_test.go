@@ -20,9 +20,9 @@ import (
 	"github.com/bevygap/bevygap/internal/gateway"
 	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
-	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )
@@ -50,7 +50,7 @@ func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) 
 		Embedded:  natsOpts(t),
 		Simulator: &edgegapsim.Config{DeployDelay: deployDelay, Sockets: 8, EmptyTTL: 500 * time.Millisecond, RateLimits: &edgegapsim.RateLimits{Create: 1000, Status: 1000}},
 		GameServers: func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-			return gameserver.SimulatorHook(gameserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982})
+			return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982})
 		},
 		Edgegap: edgegap.Config{Budget: unlimited},
 		Matchmaker: &matchmaker.Config{
@@ -107,7 +107,7 @@ func TestFullLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := gameserver.ConnectBase64(ctx, res.Seat.Token, gameserver.ConnectOptions{})
+	conn, err := simserver.ConnectBase64(ctx, res.Seat.Token, simserver.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("game server refused a fresh seat: %v", err)
 	}
@@ -170,18 +170,18 @@ func TestGameServerRefusesBadTokens(t *testing.T) {
 	other := netip.AddrPortFrom(addr.Addr(), addr.Port()+1)
 	for name, c := range map[string]struct {
 		token string
-		want  gameserver.DenyReason
+		want  simserver.DenyReason
 	}{
-		"forged":         {mint(forgedKey, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), gameserver.DenyInvalidToken},
-		"expired":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now().Add(-time.Hour)), gameserver.DenyExpired},
-		"wrong protocol": {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1983, ClientID: pd.ClientID}, time.Now()), gameserver.DenyProtocolID},
-		"wrong address":  {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, InternalAddrs: []netip.AddrPort{other}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), gameserver.DenyWrongServer},
-		"no seat":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: 12345}, time.Now()), gameserver.DenyUnknownClient},
+		"forged":         {mint(forgedKey, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), simserver.DenyInvalidToken},
+		"expired":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now().Add(-time.Hour)), simserver.DenyExpired},
+		"wrong protocol": {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1983, ClientID: pd.ClientID}, time.Now()), simserver.DenyProtocolID},
+		"wrong address":  {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, InternalAddrs: []netip.AddrPort{other}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), simserver.DenyWrongServer},
+		"no seat":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: 12345}, time.Now()), simserver.DenyUnknownClient},
 	} {
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := gameserver.ConnectBase64(cctx, c.token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
+		conn, err := simserver.ConnectBase64(cctx, c.token, simserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
 		ccancel()
-		var denied *gameserver.DeniedError
+		var denied *simserver.DeniedError
 		switch {
 		case err == nil:
 			conn.Close()
@@ -193,20 +193,20 @@ func TestGameServerRefusesBadTokens(t *testing.T) {
 		}
 	}
 	// The real token works once; reusing it after a disconnect is refused.
-	c, err := gameserver.ConnectBase64(ctx, res.Seat.Token, gameserver.ConnectOptions{})
+	c, err := simserver.ConnectBase64(ctx, res.Seat.Token, simserver.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("valid token refused: %v", err)
 	}
 	c.Close()
 	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
 	defer ccancel()
-	c2, err := gameserver.ConnectBase64(cctx, res.Seat.Token, gameserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
-	var denied *gameserver.DeniedError
+	c2, err := simserver.ConnectBase64(cctx, res.Seat.Token, simserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
+	var denied *simserver.DeniedError
 	switch {
 	case err == nil:
 		c2.Close()
 		t.Fatal("a reused token was accepted")
-	case !errors.As(err, &denied) || denied.Reason != gameserver.DenySeatUsed:
+	case !errors.As(err, &denied) || denied.Reason != simserver.DenySeatUsed:
 		t.Fatalf("reused token: %v, want a seat-used deny", err)
 	}
 }
@@ -234,7 +234,7 @@ func TestTwoHundredPlayers(t *testing.T) {
 				errs <- fmt.Errorf("player %d: %w", i, err)
 				return
 			}
-			conn, err := gameserver.ConnectBase64(ctx, res.Seat.Token, gameserver.ConnectOptions{})
+			conn, err := simserver.ConnectBase64(ctx, res.Seat.Token, simserver.ConnectOptions{})
 			if err != nil {
 				errs <- fmt.Errorf("player %d connect: %w", i, err)
 				return

@@ -2,6 +2,8 @@ package edgegapsim
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -215,4 +217,57 @@ type DeployHandle struct {
 	// Stop, if set, is called once when the deployment stops or the
 	// simulator closes.
 	Stop func()
+}
+
+// withDefaults returns cfg with its zero values replaced by the defaults,
+// or an error naming the setting that is out of range.
+func (cfg Config) withDefaults() (Config, error) {
+	cfg.fillDefaults()
+	if cfg.DeployDelay < 0 {
+		return cfg, errors.New("edgegapsim: deploy delay is negative")
+	}
+	if cfg.InternalPort > 65535 {
+		return cfg, fmt.Errorf("edgegapsim: internal port %d out of range 1-65535", cfg.InternalPort)
+	}
+	if cfg.FirstExternalPort > 65535 {
+		return cfg, fmt.Errorf("edgegapsim: first external port %d out of range 1-65535", cfg.FirstExternalPort)
+	}
+	return cfg, nil
+}
+
+func (cfg *Config) fillDefaults() {
+	if cfg.Sockets <= 0 {
+		cfg.Sockets = DefaultSockets
+	}
+	if cfg.EmptyTTL <= 0 {
+		cfg.EmptyTTL = DefaultEmptyTTL
+	}
+	if cfg.PublicIP == "" {
+		cfg.PublicIP = DefaultPublicIP
+	}
+	if cfg.FQDNSuffix == "" {
+		cfg.FQDNSuffix = "localhost"
+	}
+	if cfg.PortName == "" {
+		cfg.PortName = DefaultPortName
+	}
+	if cfg.InternalPort <= 0 {
+		cfg.InternalPort = DefaultInternalPort
+	}
+	if cfg.PortProtocol == "" {
+		cfg.PortProtocol = DefaultPortProtocol
+	}
+	if cfg.FirstExternalPort <= 0 {
+		cfg.FirstExternalPort = DefaultFirstExternalPort
+	}
+	if cfg.Location == nil {
+		l := DefaultLocation()
+		cfg.Location = &l
+	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = DefaultWebhookTimeout
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = DefaultListenAddr
+	}
 }

@@ -1,18 +1,11 @@
 package edgegapsim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"slices"
-	"strconv"
 	"time"
-
-	"github.com/bevygap/bevygap/pkg/edgegap/gen"
 )
 
 // kick wakes a deployment's goroutine to re-check its empty TTL.
@@ -80,7 +73,7 @@ func (s *Simulator) newDeploymentLocked(a *app, v *version) *deployment {
 	}
 	d.portOrder = []string{s.cfg.PortName}
 	s.deployments[id] = d
-	s.stats.deploymentsCreated++
+	s.counts.deploymentsCreated++
 	info := s.infoLocked(d)
 	delay := s.deployDelay
 	if delay == 0 && s.cfg.OnDeploy == nil {
@@ -285,7 +278,7 @@ func (s *Simulator) stopLocked(d *deployment) {
 	d.ready = false
 	d.removed = time.Now()
 	d.cancel()
-	s.stats.deploymentsStopped++
+	s.counts.deploymentsStopped++
 	s.termOrder = append(s.termOrder, d.id)
 	if len(s.termOrder) > maxTerminated {
 		drop := len(s.termOrder) - maxTerminated
@@ -294,252 +287,4 @@ func (s *Simulator) stopLocked(d *deployment) {
 		}
 		s.termOrder = slices.Clone(s.termOrder[drop:])
 	}
-}
-
-// notifyLocked POSTs a session's webhook once, when it turned ready or its
-// deployment failed.
-func (s *Simulator) notifyLocked(sess *session) {
-	if sess.webhookURL == "" || sess.notified || s.closed {
-		return
-	}
-	sess.notified = true
-	body, err := json.Marshal(sessionContext(sess))
-	if err != nil {
-		return
-	}
-	s.wg.Add(1)
-	go s.deliver(sess.webhookURL, sess.id, body)
-}
-
-func (s *Simulator) deliver(url, sessionID string, body []byte) {
-	defer s.wg.Done()
-	select {
-	case s.hooks <- struct{}{}:
-		defer func() { <-s.hooks }()
-	case <-s.ctx.Done():
-		s.countWebhook(false)
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
-	defer cancel()
-	ok := false
-	defer func() { s.countWebhook(ok) }()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		s.log.Debug("edgegapsim: webhook request", "session_id", sessionID, "err", err)
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "edgegapsim")
-	rsp, err := s.hc.Do(req)
-	if err != nil {
-		s.log.Debug("edgegapsim: webhook failed", "session_id", sessionID, "err", err)
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(rsp.Body, 64<<10))
-	rsp.Body.Close()
-	ok = rsp.StatusCode >= 200 && rsp.StatusCode <= 299
-	s.log.Debug("edgegapsim: webhook delivered", "session_id", sessionID, "status", rsp.StatusCode)
-}
-
-func (s *Simulator) countWebhook(ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ok {
-		s.stats.webhooksSent++
-	} else {
-		s.stats.webhooksFailed++
-	}
-}
-
-func (s *Simulator) portsJSONLocked(d *deployment) map[string]gen.PortMapping {
-	out := make(map[string]gen.PortMapping, len(d.ports))
-	for name, p := range d.ports {
-		out[name] = gen.PortMapping{
-			Name:       ptr(p.Name),
-			Internal:   ptr(p.Internal),
-			External:   ptr(p.External),
-			Protocol:   ptr(p.Protocol),
-			TlsUpgrade: ptr(false),
-			Link:       ptr(net.JoinHostPort(d.fqdn, strconv.Itoa(p.External))),
-		}
-	}
-	return out
-}
-
-func (s *Simulator) locationJSON() gen.DeploymentLocation {
-	l := s.cfg.Location
-	return gen.DeploymentLocation{
-		City:                   l.City,
-		Country:                l.Country,
-		Continent:              l.Continent,
-		AdministrativeDivision: l.AdministrativeDivision,
-		Timezone:               l.Timezone,
-		Latitude:               float32(l.Latitude),
-		Longitude:              float32(l.Longitude),
-	}
-}
-
-func (s *Simulator) deploymentJSONLocked(d *deployment) gen.Deployment {
-	return gen.Deployment{
-		RequestId:           d.id,
-		PublicIp:            d.publicIP,
-		Fqdn:                d.fqdn,
-		Status:              d.status(),
-		Ready:               d.ready,
-		WhitelistingActive:  false,
-		Ports:               ptr(s.portsJSONLocked(d)),
-		Location:            ptr(s.locationJSON()),
-		Tags:                &[]string{},
-		Sockets:             ptr(d.sockets),
-		SocketsUsage:        ptr(d.used),
-		IsJoinableBySession: ptr(!d.stopped && !d.failed && d.used < d.sockets),
-	}
-}
-
-func (s *Simulator) liveDeploymentsLocked() []*deployment {
-	out := make([]*deployment, 0, len(s.deployments))
-	for _, d := range s.deployments {
-		if !d.stopped {
-			out = append(out, d)
-		}
-	}
-	slices.SortFunc(out, func(a, b *deployment) int { return int(a.seq - b.seq) })
-	return out
-}
-
-func (s *Simulator) handleDeploymentsList(w http.ResponseWriter, r *http.Request) {
-	servePage(s, w, r, s.liveDeploymentsLocked, func(d *deployment) gen.DeploymentListData {
-		return gen.DeploymentListData{
-			RequestId:           d.id,
-			Fqdn:                d.fqdn,
-			PublicIp:            d.publicIP,
-			Ready:               d.ready,
-			StartTime:           d.started.UTC().Format(TimeLayout),
-			Ports:               ptr(s.portsJSONLocked(d)),
-			Tags:                &[]string{},
-			Sockets:             ptr(d.sockets),
-			SocketsUsage:        ptr(d.used),
-			IsJoinableBySession: ptr(!d.failed && d.used < d.sockets),
-		}
-	})
-}
-
-func (s *Simulator) statusJSONLocked(d *deployment) gen.Status {
-	end := time.Now()
-	if d.stopped {
-		end = d.removed
-	}
-	sessions := []gen.DeploymentSessionContext{}
-	for _, sess := range sortedSessions(d) {
-		status, ready := sessionStatus(sess)
-		sessions = append(sessions, gen.DeploymentSessionContext{
-			SessionId: sess.id, Status: status, Ready: ready, Linked: true,
-			Kind: "Seat", UserCount: len(sess.ips),
-		})
-	}
-	st := gen.Status{
-		RequestId:          d.id,
-		AppName:            d.app,
-		AppVersion:         d.version,
-		CurrentStatus:      d.status(),
-		Running:            d.ready && !d.stopped,
-		WhitelistingActive: false,
-		Fqdn:               d.fqdn,
-		PublicIp:           d.publicIP,
-		StartTime:          d.started.UTC().Format(TimeLayout),
-		ElapsedTime:        int(end.Sub(d.started).Seconds()),
-		Error:              d.failed,
-		Ports:              ptr(s.portsJSONLocked(d)),
-		Location:           ptr(s.locationJSON()),
-		Sessions:           &sessions,
-		Sockets:            ptr(d.sockets),
-		SocketsUsage:       ptr(d.used),
-		Tags:               &[]string{},
-	}
-	if d.arguments != "" {
-		st.Arguments = ptr(d.arguments)
-	}
-	if d.failed {
-		st.ErrorDetail = ptr(d.errDetail)
-	}
-	if d.stopped {
-		st.RemovalTime = ptr(d.removed.UTC().Format(TimeLayout))
-	}
-	return st
-}
-
-func (s *Simulator) handleStatus(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.deployments[id]
-	if d == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("deployment %q not found", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, s.statusJSONLocked(d))
-}
-
-func (s *Simulator) handleStop(w http.ResponseWriter, r *http.Request) {
-	s.stopDeployment(w, r.PathValue("id"))
-}
-
-func (s *Simulator) handleSelfStop(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	n, err := strconv.Atoi(r.PathValue("n"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "access_point_id must be an integer")
-		return
-	}
-	s.mu.Lock()
-	d := s.deployments[id]
-	authorized := d != nil && d.accessPoint == n && r.Header.Get("Authorization") == d.deleteToken
-	s.mu.Unlock()
-	if !authorized {
-		writeError(w, http.StatusUnauthorized, "invalid delete token")
-		return
-	}
-	s.stopDeployment(w, id)
-}
-
-func (s *Simulator) stopDeployment(w http.ResponseWriter, id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.deployments[id]
-	if d == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("deployment %q not found", id))
-		return
-	}
-	if d.stopped {
-		writeError(w, http.StatusGone, "Instance Already terminated")
-		return
-	}
-	summary := s.statusJSONLocked(d)
-	s.stopLocked(d)
-	writeJSON(w, http.StatusOK, gen.Delete{
-		Message:           fmt.Sprintf("Instance %s will be deleted", id),
-		DeploymentSummary: &summary,
-	})
-}
-
-func (s *Simulator) handleContext(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	n, err := strconv.Atoi(r.PathValue("n"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "security_number must be an integer")
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.deployments[id]
-	if d == nil || d.stopped {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("deployment %q not found", id))
-		return
-	}
-	if d.securityNumber != n || r.Header.Get("Authorization") != d.contextToken {
-		writeError(w, http.StatusUnauthorized, "invalid context token")
-		return
-	}
-	writeJSON(w, http.StatusOK, s.deploymentJSONLocked(d))
 }

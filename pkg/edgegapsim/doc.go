@@ -47,4 +47,13 @@
 //
 // Every goroutine the simulator starts (deployments, webhooks) stops on
 // Close.
+//
+// # Source layout
+//
+// state.go holds the simulated state (apps, sessions, deployments, under one
+// lock), with apps.go, sessions.go and deployments.go changing it; the
+// http*.go files are the HTTP layer (http.go: routing and the endpoint
+// wrapper; http_sessions.go, http_deployments.go, http_apps.go and
+// http_context.go: the handlers). faults.go, ratelimit.go, stats.go and
+// webhooks.go are the parts that own their own state and lock.
 package edgegapsim

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,48 @@ func errMessage(t *testing.T, r reply) string {
 		t.Fatalf("error body %q has no message", r.body)
 	}
 	return e.Message
+}
+
+var (
+	sessionIDRe = regexp.MustCompile(`^[0-9a-f]{12}-S$`)
+	requestIDRe = regexp.MustCompile(`^[0-9a-f]{12}$`)
+)
+
+type sessionGet struct {
+	SessionID  string `json:"session_id"`
+	Status     string `json:"status"`
+	Ready      bool   `json:"ready"`
+	Linked     bool   `json:"linked"`
+	Kind       string `json:"kind"`
+	UserCount  int    `json:"user_count"`
+	AppVersion int    `json:"app_version"`
+	CreateTime string `json:"create_time"`
+	Elapsed    *int   `json:"elapsed"`
+	Error      string `json:"error"`
+	Deployment *struct {
+		RequestID string `json:"request_id"`
+		PublicIP  string `json:"public_ip"`
+		FQDN      string `json:"fqdn"`
+		Ready     bool   `json:"ready"`
+		Status    string `json:"status"`
+		Sockets   int    `json:"sockets"`
+		Usage     int    `json:"sockets_usage"`
+		Ports     map[string]struct {
+			Name     string `json:"name"`
+			Internal int    `json:"internal"`
+			External int    `json:"external"`
+			Protocol string `json:"protocol"`
+		} `json:"ports"`
+		Location struct {
+			City    string `json:"city"`
+			Country string `json:"country"`
+		} `json:"location"`
+	} `json:"deployment"`
+}
+
+func (a *api) getSession(id string) sessionGet {
+	a.t.Helper()
+	var s sessionGet
+	a.mustStatus(a.do("GET", "/v1/session/"+id, nil), 200).decode(a.t, &s)
+	return s
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/bevygap/bevygap/internal/natsconn"
 	"github.com/bevygap/bevygap/internal/output"
 	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
-	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )
@@ -53,7 +53,7 @@ type Options struct {
 func NewCmdDev(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	o := &Options{F: f}
 	o.GameServers = func(nc *nats.Conn, names state.Names, key netcode.PrivateKey, pid uint64) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-		return gameserver.SimulatorHook(gameserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: pid, Logger: f.Logger})
+		return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: pid, Logger: f.Logger})
 	}
 	cmd := &cobra.Command{
 		Use:   "dev",

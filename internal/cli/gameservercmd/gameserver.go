@@ -19,6 +19,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
@@ -183,7 +184,7 @@ func run(ctx context.Context, o *Options) error {
 	defer agent.Close()
 
 	if sim != nil {
-		srv, err := gameserver.Listen(ctx, gameserver.ServerConfig{
+		srv, err := simserver.Listen(ctx, simserver.ServerConfig{
 			Addr: sim.listen, PublicAddr: sim.public, PrivateKey: sim.key, ProtocolID: sim.protocolID,
 			Admitter: agent, MaxClients: o.MaxClients, Logger: log,
 		})

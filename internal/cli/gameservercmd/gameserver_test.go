@@ -24,6 +24,7 @@ import (
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natstest"
 	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/gameserver"
@@ -219,7 +220,7 @@ func TestRunSimulate(t *testing.T) {
 	}
 	cctx, ccancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer ccancel()
-	c, err := gameserver.ConnectBase64(cctx, tok.Base64(), gameserver.ConnectOptions{})
+	c, err := simserver.ConnectBase64(cctx, tok.Base64(), simserver.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("connect: %v\n%s", err, logs)
 	}

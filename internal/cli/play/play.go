@@ -16,7 +16,7 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/client"
 	"github.com/bevygap/bevygap/internal/output"
-	"github.com/bevygap/bevygap/pkg/gameserver"
+	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/protocol"
 )
 
@@ -154,7 +154,7 @@ func requestFailure(ctx context.Context, err error) error {
 
 func connect(ctx context.Context, o *Options, st *status, seat *Seat) error {
 	st.set(fmt.Sprintf("Connecting to the game server %s:%d over UDP", seat.IP, seat.Port))
-	conn, err := gameserver.ConnectBase64(ctx, seat.Token, gameserver.ConnectOptions{})
+	conn, err := simserver.ConnectBase64(ctx, seat.Token, simserver.ConnectOptions{})
 	no := false
 	if err != nil {
 		st.stop()

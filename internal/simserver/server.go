@@ -1,4 +1,4 @@
-package gameserver
+package simserver
 
 import (
 	"cmp"
@@ -13,14 +13,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
 // Admitter decides on and records the connections of a UDPServer. *Agent
 // implements it.
 type Admitter interface {
-	// Authorize returns nil when clientID may connect; ErrUnknownClient,
-	// ErrAlreadyConnected and ErrSeatUsed give the deny reason.
+	// Authorize returns nil when clientID may connect; gameserver.ErrUnknownClient,
+	// gameserver.ErrAlreadyConnected and gameserver.ErrSeatUsed give the deny reason.
 	Authorize(ctx context.Context, clientID uint64) error
 	// ClientConnected commits a connection; an error refuses it.
 	ClientConnected(ctx context.Context, clientID uint64) error
@@ -432,11 +433,11 @@ func (s *UDPServer) admit(id uint64) (DenyReason, error) {
 	switch {
 	case err == nil:
 		return 0, nil
-	case errors.Is(err, ErrUnknownClient):
+	case errors.Is(err, gameserver.ErrUnknownClient):
 		return DenyUnknownClient, err
-	case errors.Is(err, ErrAlreadyConnected):
+	case errors.Is(err, gameserver.ErrAlreadyConnected):
 		return DenyAlreadyConnected, err
-	case errors.Is(err, ErrSeatUsed):
+	case errors.Is(err, gameserver.ErrSeatUsed):
 		return DenySeatUsed, err
 	}
 	s.log.WarnContext(ctx, "admitting a client failed", "client_id", id, "err", err)

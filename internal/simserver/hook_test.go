@@ -1,4 +1,4 @@
-package gameserver
+package simserver
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
+	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
@@ -134,7 +135,7 @@ func TestSimulatorHookOwnConnection(t *testing.T) {
 	}
 	bad := captured
 	bad.Env = map[string]string{}
-	if _, err := h(t.Context(), bad); err == nil || !strings.Contains(err.Error(), EnvContextURL) {
+	if _, err := h(t.Context(), bad); err == nil || !strings.Contains(err.Error(), gameserver.EnvContextURL) {
 		t.Errorf("hook with no environment = %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package gameserver
+package simserver
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/natsconn"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
+	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )
@@ -76,7 +77,7 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 			}
 		}()
 
-		env, err := EnvFromMap(info.Env)
+		env, err := gameserver.EnvFromMap(info.Env)
 		if err != nil {
 			return h, err
 		}
@@ -102,7 +103,7 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 		if err != nil {
 			return h, err
 		}
-		cert, err := SelfSignedCert(info.FQDN, info.PublicIP)
+		cert, err := gameserver.SelfSignedCert(info.FQDN, info.PublicIP)
 		if err != nil {
 			return h, err
 		}
@@ -110,7 +111,7 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 		if maxClients <= 0 {
 			maxClients = info.Sockets
 		}
-		agent, err := NewAgent(AgentConfig{
+		agent, err := gameserver.NewAgent(gameserver.AgentConfig{
 			Store: store, NC: nc, Env: env, HTTPClient: cfg.HTTPClient,
 			CertDigest: cert.Digest, Logger: log,
 		})

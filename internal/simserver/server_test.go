@@ -1,4 +1,4 @@
-package gameserver
+package simserver
 
 import (
 	"bytes"
@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
 func TestServerConnectDisconnect(t *testing.T) {
 	st, nc := newStore(t)
-	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, Env{})})
+	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, gameserver.Env{})})
 	ctx := t.Context()
 	if err := st.PutSeat(ctx, 1001, "sess-a"); err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestServerDenies(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			clk := newClock()
-			srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, Env{}), Now: clk.Now, MaxClients: 1})
+			srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, gameserver.Env{}), Now: clk.Now, MaxClients: 1})
 			tok, o := c.setup(t, srv, clk)
 			_, err := connect(t, tok, o)
 			de, ok := errors.AsType[*DeniedError](err)
@@ -180,7 +181,7 @@ func waitClients(t *testing.T, srv *UDPServer, n int) {
 func TestServerTimeout(t *testing.T) {
 	st, nc := newStore(t)
 	clk := newClock()
-	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, Env{}), Now: clk.Now, SweepInterval: time.Hour})
+	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, gameserver.Env{}), Now: clk.Now, SweepInterval: time.Hour})
 	ctx := t.Context()
 	putSeat(t, st, 3001, "sess-3001")
 	c, err := connect(t, mint(t, testKey, clk.Now, srv.Addr(), 3001, func(p *netcode.Params) { p.TimeoutSeconds = 2 }), ConnectOptions{})
@@ -245,7 +246,7 @@ func TestServerSweeper(t *testing.T) {
 
 func TestServerCloseDisconnectsClients(t *testing.T) {
 	st, nc := newStore(t)
-	srv, err := Listen(t.Context(), ServerConfig{PrivateKey: testKey, ProtocolID: testProtocolID, Admitter: newAgent(t, st, nc, Env{})})
+	srv, err := Listen(t.Context(), ServerConfig{PrivateKey: testKey, ProtocolID: testProtocolID, Admitter: newAgent(t, st, nc, gameserver.Env{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestServerResendsAccept(t *testing.T) {
 
 func TestServerIgnoresMalformed(t *testing.T) {
 	st, nc := newStore(t)
-	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, Env{})})
+	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, gameserver.Env{})})
 	tok := mint(t, testKey, time.Now, srv.Addr(), 6001, nil)
 	req, _ := tok.ConnectionRequest().MarshalBinary()
 	random := func(n int) []byte {
