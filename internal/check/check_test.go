@@ -113,7 +113,10 @@ func TestPrerequisites(t *testing.T) {
 	// A names error fails the NATS row before dialing.
 	cfg = e.config(t)
 	cfg.Names = func() (state.Names, error) { return state.Names{}, errors.New("bad namespace") }
-	cfg.Connect = func(context.Context) (*nats.Conn, error) { t.Error("dialed with a bad namespace"); return nil, errors.New("x") }
+	cfg.Connect = func(context.Context) (*nats.Conn, error) {
+		t.Error("dialed with a bad namespace")
+		return nil, errors.New("x")
+	}
 	if it := Run(context.Background(), cfg)[0]; it.Status != Fail || it.Detail != "bad namespace" || !strings.Contains(it.Hint, "nats-namespace") {
 		t.Errorf("bad namespace: %+v", it)
 	}

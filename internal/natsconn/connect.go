@@ -20,7 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/bevygap/bevygap/pkg/gameserver"
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
 // Options are the settings needed to reach a NATS server.
@@ -112,7 +112,7 @@ func (o Options) TLSConfig() (*tls.Config, error) {
 	case o.CAContents != "" && o.CAFile != "":
 		return nil, fmt.Errorf("%w: set nats-ca or nats-ca-contents, not both", ErrConfig)
 	case o.CAContents != "":
-		pem = []byte(gameserver.NormalizeCAPEM(o.CAContents)) // it often travels on one line (--ca_contents)
+		pem = []byte(caarg.NormalizePEM(o.CAContents)) // it often travels on one line (--ca_contents)
 	case o.CAFile != "":
 		b, err := os.ReadFile(o.CAFile)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
 // Names of the variables Edgegap injects into every deployment.
@@ -293,6 +294,6 @@ func redact(s string) string {
 	return "[REDACTED]"
 }
 
-// CAFromArgs is DecodeCAArg: the PEM text of a --ca_contents process
-// argument (caargs.go holds the format).
-func CAFromArgs(args []string) (pem string, ok bool) { return DecodeCAArg(args) }
+// CAFromArgs returns the PEM text of a --ca_contents process argument
+// (caarg.Decode, where the format lives).
+func CAFromArgs(args []string) (pem string, ok bool) { return caarg.Decode(args) }

@@ -12,7 +12,7 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 	config "github.com/bevygap/bevygap/internal/settings"
-	"github.com/bevygap/bevygap/pkg/gameserver"
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
 // Options of `ca-args`.
@@ -73,7 +73,7 @@ func run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	arg, err := gameserver.EncodeCAArg(b)
+	arg, err := caarg.Encode(b)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.File, err)
 	}
@@ -87,7 +87,7 @@ func run(ctx context.Context, o *Options) error {
 		if err != nil {
 			return err
 		}
-		v, err := eg.PatchAppVersionArguments(ctx, o.App, o.Version, gameserver.MergeCAArg(cur, arg))
+		v, err := eg.PatchAppVersionArguments(ctx, o.App, o.Version, caarg.Merge(cur, arg))
 		if err != nil {
 			return err
 		}

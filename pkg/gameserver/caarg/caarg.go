@@ -1,4 +1,17 @@
-package gameserver
+// Package caarg is the --ca_contents docker argument that carries a NATS
+// root CA to game servers on Edgegap, which caps environment values at 255
+// bytes. Its format, the one the Rust set-caroot-argument.sh builds and the
+// Rust plugin reads:
+//
+//	--ca_contents '<the PEM with its newlines removed>'
+//
+// Encode builds it (bevygap ca-args), Merge puts it into a version's docker
+// arguments, Decode finds it again in a game server's process arguments,
+// and NormalizePEM restores the PEM's line breaks (natsconn does, for
+// nats-ca-contents, where the Rust plugin copies the value). The package
+// imports nothing of bevygap, so the agent (gameserver.CAFromArgs), the CLI
+// and natsconn all share it.
+package caarg
 
 import (
 	"crypto/x509"
@@ -8,28 +21,17 @@ import (
 	"strings"
 )
 
-// The --ca_contents docker argument carries a NATS root CA to game servers
-// on Edgegap, which caps environment values at 255 bytes. Its format, the
-// one the Rust set-caroot-argument.sh builds and the Rust plugin reads:
-//
-//	--ca_contents '<the PEM with its newlines removed>'
-//
-// EncodeCAArg builds it (bevygap ca-args), MergeCAArg puts it into a
-// version's docker arguments, DecodeCAArg finds it again in a game server's
-// process arguments, and NormalizeCAPEM restores the PEM's line breaks
-// (natsconn does, for nats-ca-contents, where the Rust plugin copies it).
+// Flag is the docker argument that carries the CA.
+const Flag = "--ca_contents"
 
-// CAArgFlag is the docker argument that carries the CA.
-const CAArgFlag = "--ca_contents"
+// MaxPEM bounds a CA certificate: one is a few KiB.
+const MaxPEM = 64 << 10
 
-// MaxCAPEM bounds a CA certificate: one is a few KiB.
-const MaxCAPEM = 64 << 10
-
-// EncodeCAArg validates a PEM certificate and returns the docker argument,
+// Encode validates a PEM certificate and returns the docker argument,
 // byte for byte what set-caroot-argument.sh builds.
-func EncodeCAArg(pemBytes []byte) (string, error) {
-	if len(pemBytes) > MaxCAPEM {
-		return "", fmt.Errorf("%d bytes is too large for a CA certificate (limit %d)", len(pemBytes), MaxCAPEM)
+func Encode(pemBytes []byte) (string, error) {
+	if len(pemBytes) > MaxPEM {
+		return "", fmt.Errorf("%d bytes is too large for a CA certificate (limit %d)", len(pemBytes), MaxPEM)
 	}
 	block, _ := pem.Decode(pemBytes)
 	if block == nil {
@@ -44,16 +46,16 @@ func EncodeCAArg(pemBytes []byte) (string, error) {
 	if strings.Contains(string(pemBytes), "'") {
 		return "", fmt.Errorf("the file contains a single quote, which would break the argument")
 	}
-	return CAArgFlag + " '" + strings.ReplaceAll(string(pemBytes), "\n", "") + "'", nil
+	return Flag + " '" + strings.ReplaceAll(string(pemBytes), "\n", "") + "'", nil
 }
 
-var caArgRE = regexp.MustCompile(regexp.QuoteMeta(CAArgFlag) + `\s+'[^']*'`)
+var argRE = regexp.MustCompile(regexp.QuoteMeta(Flag) + `\s+'[^']*'`)
 
-// MergeCAArg puts arg (from EncodeCAArg) into existing docker arguments,
+// Merge puts arg (from Encode) into existing docker arguments,
 // replacing a previous --ca_contents and keeping every other argument.
-func MergeCAArg(existing, arg string) string {
-	if caArgRE.MatchString(existing) {
-		return caArgRE.ReplaceAllLiteralString(existing, arg)
+func Merge(existing, arg string) string {
+	if argRE.MatchString(existing) {
+		return argRE.ReplaceAllLiteralString(existing, arg)
 	}
 	existing = strings.TrimSpace(existing)
 	if existing == "" {
@@ -62,27 +64,27 @@ func MergeCAArg(existing, arg string) string {
 	return existing + " " + arg
 }
 
-// DecodeCAArg returns the PEM text of a `--ca_contents <PEM>` or
+// Decode returns the PEM text of a `--ca_contents <PEM>` or
 // `--ca_contents=<PEM>` process argument, as the Rust plugin copies it into
 // NATS_CA_CONTENTS. args may include the program name. The value is
-// unquoted with CAArgValue; ok is false when the flag is absent or has no
-// value. The PEM usually arrives on one line: NormalizeCAPEM restores it.
-func DecodeCAArg(args []string) (pem string, ok bool) {
+// unquoted with Value; ok is false when the flag is absent or has no
+// value. The PEM usually arrives on one line: NormalizePEM restores it.
+func Decode(args []string) (pemText string, ok bool) {
 	for i, a := range args {
 		var v string
 		var rest []string
 		switch {
-		case a == CAArgFlag:
+		case a == Flag:
 			if i+1 >= len(args) {
 				return "", false
 			}
 			v, rest = args[i+1], args[i+2:]
-		case strings.HasPrefix(a, CAArgFlag+"="):
-			v, rest = strings.TrimPrefix(a, CAArgFlag+"="), args[i+1:]
+		case strings.HasPrefix(a, Flag+"="):
+			v, rest = strings.TrimPrefix(a, Flag+"="), args[i+1:]
 		default:
 			continue
 		}
-		v, _, _ = CAArgValue(v, rest)
+		v, _, _ = Value(v, rest)
 		if strings.TrimSpace(v) == "" {
 			return "", false
 		}
@@ -91,13 +93,13 @@ func DecodeCAArg(args []string) (pem string, ok bool) {
 	return "", false
 }
 
-// CAArgValue removes one pair of single or double quotes around v, the
+// Value removes one pair of single or double quotes around v, the
 // value after the flag. When the opening quote closes only in one of the
 // following arguments rest (arguments split on spaces by something that
 // does not know shell quoting), those are joined back with single spaces:
 // joined is how many of rest were used. closed is false when a quote opens
 // and never closes; v is then returned as given.
-func CAArgValue(v string, rest []string) (value string, joined int, closed bool) {
+func Value(v string, rest []string) (value string, joined int, closed bool) {
 	if v == "" || (v[0] != '\'' && v[0] != '"') {
 		return v, 0, true
 	}
@@ -116,10 +118,10 @@ func CAArgValue(v string, rest []string) (value string, joined int, closed bool)
 	return v, 0, false
 }
 
-// NormalizeCAPEM restores the line breaks of PEM blocks that travelled on
-// one line (EncodeCAArg removes them). Text with line breaks is returned
+// NormalizePEM restores the line breaks of PEM blocks that travelled on
+// one line (Encode removes them). Text with line breaks is returned
 // trimmed, with a final newline.
-func NormalizeCAPEM(s string) string {
+func NormalizePEM(s string) string {
 	const begin = "-----BEGIN "
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "\n") {

@@ -1,4 +1,4 @@
-package gameserver
+package caarg_test
 
 import (
 	"crypto/x509"
@@ -7,12 +7,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/bevygap/bevygap/pkg/gameserver"
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
 // certPEM is a fresh self-signed certificate in PEM.
 func certPEM(t *testing.T) []byte {
 	t.Helper()
-	c, err := SelfSignedCert("nats.example.com")
+	c, err := gameserver.SelfSignedCert("nats.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,9 +24,9 @@ func certPEM(t *testing.T) []byte {
 
 // The argument is exactly what set-caroot-argument.sh builds:
 // --ca_contents '$(cat "$cafile" | tr -d '\n')'
-func TestEncodeCAArgMatchesRustScript(t *testing.T) {
+func TestEncodeMatchesRustScript(t *testing.T) {
 	b := certPEM(t)
-	arg, err := EncodeCAArg(b)
+	arg, err := caarg.Encode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,16 +49,16 @@ func TestEncodeCAArgMatchesRustScript(t *testing.T) {
 	}
 }
 
-func TestEncodeCAArgRejects(t *testing.T) {
+func TestEncodeRejects(t *testing.T) {
 	for name, c := range map[string]struct{ in, want string }{
 		"empty":     {"", "no PEM block"},
 		"text":      {"hello", "no PEM block"},
 		"key":       {"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n", `"PRIVATE KEY", want CERTIFICATE`},
 		"broken":    {"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a valid certificate"},
-		"too large": {strings.Repeat("x", MaxCAPEM+1), "too large"},
+		"too large": {strings.Repeat("x", caarg.MaxPEM+1), "too large"},
 		"quote":     {string(certPEM(t)) + "'", "single quote"},
 	} {
-		if arg, err := EncodeCAArg([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
+		if arg, err := caarg.Encode([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %q, %v; want an error with %q", name, arg, err, c.want)
 		}
 	}
@@ -63,30 +66,30 @@ func TestEncodeCAArgRejects(t *testing.T) {
 
 // Encoded, split on spaces by a docker runtime that ignores the quotes,
 // decoded and normalised: the certificate comes back.
-func TestCAArgRoundTrip(t *testing.T) {
+func TestRoundTrip(t *testing.T) {
 	b := certPEM(t)
-	arg, err := EncodeCAArg(b)
+	arg, err := caarg.Encode(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, args := range map[string][]string{
 		"split":  append([]string{"/app/server", "--port", "5000"}, strings.Fields(arg)...),
-		"equals": {"/app/server", CAArgFlag + "=" + strings.TrimPrefix(arg, CAArgFlag+" ")},
+		"equals": {"/app/server", caarg.Flag + "=" + strings.TrimPrefix(arg, caarg.Flag+" ")},
 	} {
-		got, ok := DecodeCAArg(args)
+		got, ok := caarg.Decode(args)
 		if !ok {
 			t.Fatalf("%s: not found in %q", name, args)
 		}
-		if n := NormalizeCAPEM(got); n != string(b) {
+		if n := caarg.NormalizePEM(got); n != string(b) {
 			t.Errorf("%s: normalised %q, want %q", name, n, b)
 		}
 	}
 }
 
-func TestNormalizeCAPEM(t *testing.T) {
+func TestNormalizePEM(t *testing.T) {
 	b := certPEM(t)
 	one := strings.ReplaceAll(string(b), "\n", "")
-	back := NormalizeCAPEM(one)
+	back := caarg.NormalizePEM(one)
 	blk, _ := pem.Decode([]byte(back))
 	if blk == nil || blk.Type != "CERTIFICATE" {
 		t.Fatalf("not restored: %q", back)
@@ -94,27 +97,27 @@ func TestNormalizeCAPEM(t *testing.T) {
 	if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
 		t.Fatal(err)
 	}
-	if got := NormalizeCAPEM("  " + string(b)); got != string(b) {
+	if got := caarg.NormalizePEM("  " + string(b)); got != string(b) {
 		t.Errorf("multi-line PEM changed: %q", got)
 	}
-	if got := NormalizeCAPEM("not a pem"); got != "" {
+	if got := caarg.NormalizePEM("not a pem"); got != "" {
 		t.Errorf("no PEM: %q", got)
 	}
 }
 
-func TestMergeCAArg(t *testing.T) {
+func TestMerge(t *testing.T) {
 	for _, c := range [][3]string{
 		{"", "--ca_contents 'new'", "--ca_contents 'new'"},
 		{"--foo bar", "--ca_contents 'new'", "--foo bar --ca_contents 'new'"},
 		{"--foo bar --ca_contents 'old' --baz", "--ca_contents 'new'", "--foo bar --ca_contents 'new' --baz"},
 	} {
-		if got := MergeCAArg(c[0], c[1]); got != c[2] {
-			t.Errorf("MergeCAArg(%q) = %q, want %q", c[0], got, c[2])
+		if got := caarg.Merge(c[0], c[1]); got != c[2] {
+			t.Errorf("caarg.Merge(%q) = %q, want %q", c[0], got, c[2])
 		}
 	}
 }
 
-func TestCAArgValue(t *testing.T) {
+func TestValue(t *testing.T) {
 	for _, c := range []struct {
 		v      string
 		rest   []string
@@ -128,14 +131,14 @@ func TestCAArgValue(t *testing.T) {
 		{`"a`, []string{`b"`}, "a b", 1, true},
 		{"'a", []string{"b"}, "'a", 0, false},
 	} {
-		got, n, closed := CAArgValue(c.v, c.rest)
+		got, n, closed := caarg.Value(c.v, c.rest)
 		if got != c.want || n != c.joined || closed != c.closed {
-			t.Errorf("CAArgValue(%q, %q) = %q, %d, %v; want %q, %d, %v", c.v, c.rest, got, n, closed, c.want, c.joined, c.closed)
+			t.Errorf("caarg.Value(%q, %q) = %q, %d, %v; want %q, %d, %v", c.v, c.rest, got, n, closed, c.want, c.joined, c.closed)
 		}
 	}
 }
 
-func TestDecodeCAArg(t *testing.T) {
+func TestDecode(t *testing.T) {
 	const pem = "-----BEGIN CERTIFICATE-----MIIBszCCAVmgAwIBAgIU-----END CERTIFICATE-----"
 	cases := []struct {
 		name string
@@ -160,12 +163,12 @@ func TestDecodeCAArg(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, ok := DecodeCAArg(c.args)
+			got, ok := caarg.Decode(c.args)
 			if got != c.want || ok != c.ok {
-				t.Errorf("DecodeCAArg(%q) = %q, %v; want %q, %v", c.args, got, ok, c.want, c.ok)
+				t.Errorf("caarg.Decode(%q) = %q, %v; want %q, %v", c.args, got, ok, c.want, c.ok)
 			}
-			if got2, ok2 := CAFromArgs(c.args); got2 != got || ok2 != ok {
-				t.Errorf("CAFromArgs(%q) = %q, %v; DecodeCAArg gives %q, %v", c.args, got2, ok2, got, ok)
+			if got2, ok2 := gameserver.CAFromArgs(c.args); got2 != got || ok2 != ok {
+				t.Errorf("gameserver.CAFromArgs(%q) = %q, %v; DecodeCAArg gives %q, %v", c.args, got2, ok2, got, ok)
 			}
 		})
 	}
