@@ -206,6 +206,11 @@ type DeploymentInfo struct {
 	// (e.g. before its game server fetches the deployment context, so the
 	// context already shows them). DeployHandle.Ports does the same on return.
 	SetPorts func(ports map[string]int)
+	// SetPublicIP lets the hook report the address its game server bound
+	// when it is not PublicIP (e.g. a loopback address of its own), before
+	// its game server fetches the deployment context. Invalid addresses
+	// are ignored.
+	SetPublicIP func(ip string)
 }
 
 // DeployHandle is what Config.OnDeploy returns.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -82,6 +83,7 @@ func (s *Simulator) newDeploymentLocked(a *app, v *version) *deployment {
 		d.ready = true
 	}
 	info.SetPorts = func(ports map[string]int) { s.applyPorts(d, ports) }
+	info.SetPublicIP = func(ip string) { s.setPublicIP(d, ip) }
 	s.wg.Add(1)
 	go s.runDeployment(d, info, delay)
 	s.log.Debug("edgegapsim: deployment created", "request_id", d.id, "app", d.app, "version", d.version)
@@ -208,6 +210,16 @@ func (s *Simulator) applyPorts(d *deployment, ports map[string]int) {
 		p.External = ext
 		d.ports[name] = p
 	}
+}
+
+func (s *Simulator) setPublicIP(d *deployment, ip string) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d.publicIP = a.Unmap().String()
 }
 
 func (s *Simulator) emptyDeadline(d *deployment) (time.Time, bool) {
