@@ -19,19 +19,25 @@ type Store struct {
 	Names Names
 	JS    jetstream.JetStream
 
+	replicas                               int // of bevygap's own buckets
 	eg2ly, ly2eg, active, unclaimed, certs jetstream.KeyValue
 }
 
-// Open ensures every compat bucket and stream exists and binds them.
-func Open(ctx context.Context, nc *nats.Conn, n Names) (*Store, error) {
+// Open ensures every compat bucket and stream exists and binds them. Replicas
+// applies as in EnsureAll, and to the buckets the Store creates later.
+func Open(ctx context.Context, nc *nats.Conn, n Names, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if _, err := EnsureAll(ctx, js, n); err != nil {
+	if _, err := EnsureAll(ctx, js, n, opts...); err != nil {
 		return nil, err
 	}
-	s := &Store{Names: n, JS: js}
+	s := &Store{Names: n, JS: js, replicas: o.replicas}
 	for _, b := range []struct {
 		name string
 		kv   *jetstream.KeyValue
@@ -231,14 +237,16 @@ func (s *Store) DeleteConsumer(ctx context.Context, maxDeliver int, ackWait time
 // addition; not part of the Rust protocol).
 const BucketDeadLetters = "bevygap_dead_letters"
 
-// DeadLetters opens (creating if needed) the dead-letter bucket.
+// DeadLetters opens (creating if needed) the dead-letter bucket, with the
+// Store's replica count (bevygap owns it, the Rust side never reads it).
 func (s *Store) DeadLetters(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      s.Names.Bucket(BucketDeadLetters),
 		Description: "Edgegap sessions bevygap failed to delete; check and delete them by hand (bevygap sessions rm)",
+		Replicas:    max(s.replicas, 1),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dead-letter bucket: %w", err)
+		return nil, fmt.Errorf("dead-letter bucket (nats-replicas %d): %w", max(s.replicas, 1), err)
 	}
 	return kv, nil
 }
