@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -130,34 +131,68 @@ func EnsureAll(ctx context.Context, js jetstream.JetStream, n Names, opts ...Opt
 	}
 	var out []EnsureResult
 	for _, s := range Specs(n, opts...) {
-		r := EnsureResult{Stream: s.Config.Name}
-		if s.Bucket {
-			r.Bucket = n.Bucket(s.Base)
-		}
-		_, existErr := js.Stream(ctx, s.Config.Name)
-		existed := existErr == nil
-		if existErr != nil && !errors.Is(existErr, jetstream.ErrStreamNotFound) {
-			return out, fmt.Errorf("looking up stream %s: %w", s.Config.Name, existErr)
-		}
-		// The server accepts a create whose config equals the existing one and
-		// refuses (err_code 10058) one that differs: let it be the judge.
-		_, err := js.CreateStream(ctx, s.Config)
-		switch {
-		case err == nil:
-			r.Created = !existed
-		case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
-			if err := acceptExisting(ctx, js, s); err != nil {
-				return out, err
-			}
-		default:
-			if o.replicas > 1 && !s.Pinned {
-				return out, fmt.Errorf("creating stream %s with nats-replicas %d: %w", s.Config.Name, o.replicas, err)
-			}
-			return out, fmt.Errorf("creating stream %s: %w", s.Config.Name, err)
+		var r EnsureResult
+		err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
+			r, err = ensureOne(ctx, js, n, s, o)
+			return err
+		})
+		if err != nil {
+			return out, err
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+func ensureOne(ctx context.Context, js jetstream.JetStream, n Names, s Spec, o options) (EnsureResult, error) {
+	r := EnsureResult{Stream: s.Config.Name}
+	if s.Bucket {
+		r.Bucket = n.Bucket(s.Base)
+	}
+	_, existErr := js.Stream(ctx, s.Config.Name)
+	existed := existErr == nil
+	if existErr != nil && !errors.Is(existErr, jetstream.ErrStreamNotFound) {
+		return r, fmt.Errorf("looking up stream %s: %w", s.Config.Name, existErr)
+	}
+	// The server accepts a create whose config equals the existing one and
+	// refuses (err_code 10058) one that differs: let it be the judge.
+	_, err := js.CreateStream(ctx, s.Config)
+	switch {
+	case err == nil:
+		r.Created = !existed
+	case errors.Is(err, jetstream.ErrStreamNameAlreadyInUse):
+		if err := acceptExisting(ctx, js, s); err != nil {
+			return r, err
+		}
+	default:
+		if o.replicas > 1 && !s.Pinned {
+			return r, fmt.Errorf("creating stream %s with nats-replicas %d: %w", s.Config.Name, o.replicas, err)
+		}
+		return r, fmt.Errorf("creating stream %s: %w", s.Config.Name, err)
+	}
+	return r, nil
+}
+
+// A JetStream cluster may leave a request unanswered while the same stream is
+// being created through another server (several replicas starting at once
+// against a fresh cluster do this; seen with nats-server 2.15): the setup
+// calls retry on a timeout, each attempt bounded, while ctx lasts.
+const (
+	setupAttempts       = 5
+	setupAttemptTimeout = 3 * time.Second
+)
+
+func retryTimeouts(ctx context.Context, f func(context.Context) error) error {
+	var err error
+	for range setupAttempts {
+		actx, cancel := context.WithTimeout(ctx, setupAttemptTimeout)
+		err = f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+	}
+	return err
 }
 
 // acceptExisting judges a stream that exists with another configuration than

@@ -175,3 +175,27 @@ func TestReplicasBadValues(t *testing.T) {
 		t.Fatalf("compat streams with nats-replicas 3 on one server: %v", err)
 	}
 }
+
+// Replicas starting together against a fresh cluster all open the state: a
+// cluster may leave a request racing a stream's creation elsewhere
+// unanswered (about one run in three failed before setup retried timeouts).
+func TestConcurrentOpenOnFreshCluster(t *testing.T) {
+	c := natstest.RunCluster(t, 3)
+	n := Names{Namespace: "together"}
+	errs := make(chan error, 3)
+	for range 3 {
+		nc := c.Conn(t)
+		go func() { // owner: this test, which reads errs three times
+			s, err := Open(context.Background(), nc, n, Replicas(3))
+			if err == nil {
+				_, err = s.DeadLetters(context.Background())
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
