@@ -75,6 +75,7 @@ func TestSeatPathOnClusterReplicas3(t *testing.T) {
 		}
 		cfg := s.config()
 		cfg.NC, cfg.Store, cfg.Registry = nc, st, prometheus.NewRegistry()
+		cfg.UnclaimedTTL = 3 * time.Second // sessions of lost requests are reaped soon
 		s.start(cfg)
 	}
 
@@ -88,18 +89,22 @@ func TestSeatPathOnClusterReplicas3(t *testing.T) {
 		streams = append(streams, sp.Config.Name)
 	}
 	for _, name := range streams {
-		st, err := store.JS.Stream(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info := st.CachedInfo(); info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
-			t.Fatalf("%s: replicas %d, cluster %+v; want 3 copies", name, info.Config.Replicas, info.Cluster)
-		}
+		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			st, err := store.JS.Stream(ctx, name)
+			if err != nil {
+				return err
+			}
+			info := st.CachedInfo()
+			if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+				return fmt.Errorf("%s: replicas %d, cluster %+v; want a leader and 2 more copies", name, info.Config.Replicas, info.Cluster)
+			}
+			return nil
+		})
 	}
 
 	subject := names.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion)
 	seat := func() (string, uint64, error) {
-		fb, err := requestFeedback(client, subject, []byte(`{"client_ip":"81.128.157.100"}`), 30*time.Second)
+		fb, err := requestFeedback(client, subject, []byte(`{"client_ip":"81.128.157.100"}`), 8*time.Second)
 		if err != nil {
 			return "", 0, err
 		}
@@ -137,6 +142,19 @@ func TestSeatPathOnClusterReplicas3(t *testing.T) {
 			t.Fatalf("via %s: %s not unclaimed: %v", c.Nodes[i].Name, sid, err)
 		}
 	}
+	claim := func(sid string, cid uint64) {
+		t.Helper()
+		natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+			if err := store.PutActive(ctx, sid, cid); err != nil {
+				return err
+			}
+			if ok, _ := store.IsUnclaimed(ctx, sid); ok {
+				return fmt.Errorf("%s still unclaimed", sid)
+			}
+			return nil
+		})
+	}
+	claim(sid, cid) // the player connected to the game server
 
 	// Stop the node that leads the session map; 2 of 3 copies remain.
 	var leader *natstest.Node
@@ -147,43 +165,30 @@ func TestSeatPathOnClusterReplicas3(t *testing.T) {
 		return nil
 	})
 	leader.Stop()
-	// A player may retry a request lost with the node (the gateway's client
-	// does); seats are served again once the survivors elected new leaders.
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		got, err := store.SessionForClient(ctx, cid)
+		if err != nil || got != sid {
+			return fmt.Errorf("after stopping %s: sessions_ly2eg[%d] = %q, %v; want %s", leader.Name, cid, got, err, sid)
+		}
+		if got, err := store.ActiveClient(ctx, sid); err != nil || got != cid {
+			return fmt.Errorf("after stopping %s: active_connections[%s] = %d, %v; want %d", leader.Name, sid, got, err, cid)
+		}
+		return nil
+	})
+	// A request in flight when the node stopped may be lost (its reply
+	// inbox or the matchmaker's subscription was on that node): the player
+	// retries after a few seconds without an answer, as a client may.
 	var sid2 string
 	var cid2 uint64
 	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
 		sid2, cid2, err = seat()
 		return err
 	})
-	for _, want := range []struct {
-		cid uint64
-		sid string
-	}{{cid, sid}, {cid2, sid2}} {
-		natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-			got, err := store.SessionForClient(ctx, want.cid)
-			if err != nil || got != want.sid {
-				return fmt.Errorf("after stopping %s: sessions_ly2eg[%d] = %q, %v; want %s", leader.Name, want.cid, got, err, want.sid)
-			}
-			return nil
-		})
-	}
+	claim(sid2, cid2)
 
-	// Both players come and go: both sessions are deleted, none leaks.
-	for _, p := range []struct {
-		sid string
-		cid uint64
-	}{{sid, cid}, {sid2, cid2}} {
-		natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-			return store.PutActive(ctx, p.sid, p.cid)
-		})
-	}
+	// Both players leave: both sessions are deleted, and so is any session a
+	// lost request created (the reaper's), none leaks.
 	for _, p := range []string{sid, sid2} {
-		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-			if ok, _ := store.IsUnclaimed(ctx, p); ok {
-				return fmt.Errorf("%s still unclaimed", p)
-			}
-			return nil
-		})
 		if err := store.DeleteActive(ctx, p); err != nil {
 			t.Fatal(err)
 		}
