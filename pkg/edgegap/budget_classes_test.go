@@ -53,6 +53,18 @@ func (s *sendTimes) maxInWindow(class edgegap.Class, w time.Duration) (best, tot
 	return best, len(ts)
 }
 
+// average is the send rate of class over the span of its sends, not counting
+// the burst that may leave at once.
+func (s *sendTimes) average(class edgegap.Class, burst int) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.times[class]
+	if len(ts) < 2 {
+		return 0
+	}
+	return float64(len(ts)-burst) / ts[len(ts)-1].Sub(ts[0]).Seconds()
+}
+
 // 200 concurrent callers per endpoint class, spread over two clients that
 // share one Budget at Edgegap's limits: no class sends more than its limit
 // in any one second, and the simulator (limits on, Edgegap's numbers)
@@ -129,9 +141,16 @@ func TestBudgetBoundsEachDeploymentClass(t *testing.T) {
 		peak, total := sends.maxInWindow(class, time.Second)
 		t.Logf("%s: %d sends, at most %d in any one second (budget %v/s, burst %d)", class, total, peak, limit.PerSecond, limit.Burst)
 		// A token bucket lets out at most its rate plus its burst in any
-		// second; one more is allowed for a send the scheduler delayed.
-		if float64(peak) > limit.PerSecond+float64(limit.Burst)+1 {
+		// second. A send is recorded after its token was taken, so on a
+		// loaded machine a send the scheduler delayed can land in the next
+		// second's window: allow 10% of the rate (at least one) for that,
+		// as the session budget test does. Over the whole run the average
+		// must stay within the rate.
+		if slack := max(1, limit.PerSecond/10); float64(peak) > limit.PerSecond+float64(limit.Burst)+slack {
 			t.Errorf("%s: %d calls left within one second, over the budget of %v/s", class, peak, limit.PerSecond)
+		}
+		if avg := sends.average(class, limit.Burst); avg > limit.PerSecond*1.05 {
+			t.Errorf("%s: calls averaged %.1f/s, over the budget of %v/s", class, avg, limit.PerSecond)
 		}
 		if float64(total) <= limit.PerSecond {
 			t.Errorf("%s: only %d calls in 3 s; the callers did not contend for the budget", class, total)
