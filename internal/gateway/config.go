@@ -177,7 +177,7 @@ func (c *Config) normalizeOrigins() error {
 		}
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
-			return fmt.Errorf("gateway config: cors origin %q: want scheme://host[:port], e.g. %s", o, DefaultCORSOrigin)
+			return fmt.Errorf("gateway config: cors: origin %q: want scheme://host[:port], e.g. %s", o, DefaultCORSOrigin)
 		}
 	}
 	return nil
@@ -190,11 +190,11 @@ func (c *Config) checkAddresses() error {
 		c.FakeIP = netip.MustParseAddr(DefaultFakeIP)
 	}
 	if c.FakeIP.IsLoopback() {
-		return fmt.Errorf("gateway config: fake ip %s must not be a loopback address", c.FakeIP)
+		return fmt.Errorf("gateway config: fake-ip %s must not be a loopback address", c.FakeIP)
 	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
-			return errors.New("gateway config: invalid trusted proxy prefix")
+			return errors.New("gateway config: trusted-proxies: invalid prefix")
 		}
 	}
 	return nil
@@ -231,18 +231,18 @@ func (c *Config) checkLimits() error {
 		}
 	}
 	if c.RatePerMinute < 0 {
-		return fmt.Errorf("gateway config: rate per minute %v must not be negative (0 = unlimited)", c.RatePerMinute)
+		return fmt.Errorf("gateway config: rate-per-minute %v must not be negative (0 = unlimited)", c.RatePerMinute)
 	}
 	for _, l := range []struct {
 		name string
 		v    int
-	}{{"max pending per ip", c.MaxPendingPerIP}, {"max pending total", c.MaxPendingTotal}} {
+	}{{"max-pending-per-ip", c.MaxPendingPerIP}, {"max-pending-total", c.MaxPendingTotal}} {
 		if l.v < 0 {
 			return fmt.Errorf("gateway config: %s %d must not be negative (0 = unlimited)", l.name, l.v)
 		}
 	}
 	if c.RateBurst < 1 {
-		return fmt.Errorf("gateway config: rate burst %d must be at least 1", c.RateBurst)
+		return fmt.Errorf("gateway config: rate-burst %d must be at least 1", c.RateBurst)
 	}
 	if c.MaxTrackedIPs < 1 || c.WebsocketReadLimit < 64 || c.WebhookMaxBody < 1 || c.WebhookConcurrency < 1 {
 		return errors.New("gateway config: max tracked ips, websocket read limit (>= 64), webhook max body and webhook concurrency must be positive")

@@ -242,9 +242,9 @@ func TestConfigLimits(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{RatePerMinute: -1}, "rate per minute -1 must not be negative (0 = unlimited)"},
-		{Config{MaxPendingPerIP: -1}, "max pending per ip -1 must not be negative (0 = unlimited)"},
-		{Config{MaxPendingTotal: -2}, "max pending total -2 must not be negative (0 = unlimited)"},
+		{Config{RatePerMinute: -1}, "rate-per-minute -1 must not be negative (0 = unlimited)"},
+		{Config{MaxPendingPerIP: -1}, "max-pending-per-ip -1 must not be negative (0 = unlimited)"},
+		{Config{MaxPendingTotal: -2}, "max-pending-total -2 must not be negative (0 = unlimited)"},
 	} {
 		c.cfg.NATS = &nats.Conn{}
 		if _, err := c.cfg.withDefaults(); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
 // Options are the settings needed to reach a NATS server.
@@ -110,7 +112,7 @@ func (o Options) TLSConfig() (*tls.Config, error) {
 	case o.CAContents != "" && o.CAFile != "":
 		return nil, fmt.Errorf("%w: set nats-ca or nats-ca-contents, not both", ErrConfig)
 	case o.CAContents != "":
-		pem = []byte(NormalizePEM(o.CAContents))
+		pem = []byte(caarg.NormalizePEM(o.CAContents)) // it often travels on one line (--ca_contents)
 	case o.CAFile != "":
 		b, err := os.ReadFile(o.CAFile)
 		if err != nil {
@@ -130,46 +132,6 @@ func (o Options) TLSConfig() (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	return cfg, nil
-}
-
-// NormalizePEM restores the line breaks of a PEM block that travelled on one
-// line (the `--ca_contents '<PEM>'` docker argument strips newlines).
-func NormalizePEM(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "\n") {
-		return s + "\n"
-	}
-	var b strings.Builder
-	for s != "" {
-		i := strings.Index(s, "-----BEGIN ")
-		if i < 0 {
-			break
-		}
-		s = s[i:]
-		hdrEnd := strings.Index(s[len("-----BEGIN "):], "-----")
-		if hdrEnd < 0 {
-			break
-		}
-		hdrEnd += len("-----BEGIN ") + 5
-		label := s[len("-----BEGIN ") : hdrEnd-5]
-		footer := "-----END " + label + "-----"
-		j := strings.Index(s, footer)
-		if j < 0 {
-			break
-		}
-		body := strings.ReplaceAll(strings.TrimSpace(s[hdrEnd:j]), " ", "")
-		b.WriteString(s[:hdrEnd] + "\n")
-		for len(body) > 64 {
-			b.WriteString(body[:64] + "\n")
-			body = body[64:]
-		}
-		if body != "" {
-			b.WriteString(body + "\n")
-		}
-		b.WriteString(footer + "\n")
-		s = s[j+len(footer):]
-	}
-	return b.String()
 }
 
 // Connect dials NATS. Errors name the server, the user and whether TLS, auth or

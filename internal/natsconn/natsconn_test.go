@@ -153,19 +153,6 @@ func TestURLs(t *testing.T) {
 	}
 }
 
-func TestNormalizePEM(t *testing.T) {
-	certPEM, _ := selfSigned(t)
-	one := strings.ReplaceAll(string(certPEM), "\n", "")
-	back := NormalizePEM(one)
-	b, _ := pem.Decode([]byte(back))
-	if b == nil || b.Type != "CERTIFICATE" {
-		t.Fatalf("not restored: %q", back)
-	}
-	if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestEmbeddedBadOptions(t *testing.T) {
 	for _, o := range []EmbeddedOptions{
 		{Listen: "127.0.0.1:0"},

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
 // Names of the variables Edgegap injects into every deployment.
@@ -293,58 +294,6 @@ func redact(s string) string {
 	return "[REDACTED]"
 }
 
-// CAFromArgs returns the PEM text of a `--ca_contents <PEM>` or
-// `--ca_contents=<PEM>` process argument, as the Rust plugin copies it into
-// NATS_CA_CONTENTS (Edgegap caps environment values at 255 bytes, so the CA
-// travels as a docker argument; see `bevygap ca-args`). args may include the
-// program name. One pair of surrounding single or double quotes is removed;
-// a value whose opening quote closes only in a later argument (arguments
-// split on spaces by something that does not know shell quoting) is joined
-// back with single spaces. ok is false when the flag is absent or has no
-// value. The PEM usually arrives on one line; natsconn.NormalizePEM
-// restores it.
-func CAFromArgs(args []string) (pem string, ok bool) {
-	const flag = "--ca_contents"
-	for i, a := range args {
-		var v string
-		var rest []string
-		switch {
-		case a == flag:
-			if i+1 >= len(args) {
-				return "", false
-			}
-			v, rest = args[i+1], args[i+2:]
-		case strings.HasPrefix(a, flag+"="):
-			v, rest = strings.TrimPrefix(a, flag+"="), args[i+1:]
-		default:
-			continue
-		}
-		v = unquote(v, rest)
-		if strings.TrimSpace(v) == "" {
-			return "", false
-		}
-		return v, true
-	}
-	return "", false
-}
-
-// unquote removes one pair of quotes around v, joining following arguments
-// when the closing quote is in one of them.
-func unquote(v string, rest []string) string {
-	if v == "" || (v[0] != '\'' && v[0] != '"') {
-		return v
-	}
-	q := v[0]
-	if len(v) >= 2 && v[len(v)-1] == q {
-		return v[1 : len(v)-1]
-	}
-	parts := []string{v}
-	for _, r := range rest {
-		parts = append(parts, r)
-		if r != "" && r[len(r)-1] == q {
-			j := strings.Join(parts, " ")
-			return j[1 : len(j)-1]
-		}
-	}
-	return v // no closing quote: keep the argument as given
-}
+// CAFromArgs returns the PEM text of a --ca_contents process argument
+// (caarg.Decode, where the format lives).
+func CAFromArgs(args []string) (pem string, ok bool) { return caarg.Decode(args) }

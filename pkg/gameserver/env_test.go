@@ -186,36 +186,3 @@ func checkNoSecrets(t *testing.T, s string) {
 		}
 	}
 }
-
-func TestCAFromArgs(t *testing.T) {
-	const pem = "-----BEGIN CERTIFICATE-----MIIBszCCAVmgAwIBAgIU-----END CERTIFICATE-----"
-	cases := []struct {
-		name string
-		args []string
-		want string
-		ok   bool
-	}{
-		{"separate", []string{"/app/server", "--ca_contents", pem}, pem, true},
-		{"equals", []string{"/app/server", "--ca_contents=" + pem}, pem, true},
-		{"among others", []string{"server", "--port", "5000", "--ca_contents", pem, "--verbose"}, pem, true},
-		{"single quoted", []string{"server", "--ca_contents", "'" + pem + "'"}, pem, true},
-		{"double quoted equals", []string{"server", `--ca_contents="` + pem + `"`}, pem, true},
-		{"split on spaces", []string{"server", "--ca_contents", "'-----BEGIN", "CERTIFICATE-----MIIB-----END", "CERTIFICATE-----'", "--x"},
-			"-----BEGIN CERTIFICATE-----MIIB-----END CERTIFICATE-----", true},
-		{"unterminated quote kept", []string{"server", "--ca_contents", "'abc"}, "'abc", true},
-		{"absent", []string{"server", "--port", "5000"}, "", false},
-		{"no value", []string{"server", "--ca_contents"}, "", false},
-		{"empty value", []string{"server", "--ca_contents="}, "", false},
-		{"empty quotes", []string{"server", "--ca_contents", "''"}, "", false},
-		{"other flag with prefix", []string{"server", "--ca_contents_file", "x"}, "", false},
-		{"nil", nil, "", false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, ok := CAFromArgs(c.args)
-			if got != c.want || ok != c.ok {
-				t.Errorf("CAFromArgs(%q) = %q, %v; want %q, %v", c.args, got, ok, c.want, c.ok)
-			}
-		})
-	}
-}

@@ -4,18 +4,15 @@ package caargs
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
-	"regexp"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
 // Options of `ca-args`.
@@ -71,51 +68,12 @@ version's arguments, replacing an existing --ca_contents and keeping the rest.`,
 	return cmd
 }
 
-// maxPEM bounds the file read: a CA certificate is a few KiB.
-const maxPEM = 64 << 10
-
-// Argument validates a PEM certificate and returns the docker argument.
-func Argument(pemBytes []byte) (string, error) {
-	if len(pemBytes) > maxPEM {
-		return "", fmt.Errorf("%d bytes is too large for a CA certificate (limit %d)", len(pemBytes), maxPEM)
-	}
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		return "", fmt.Errorf("no PEM block found: want a PEM certificate (-----BEGIN CERTIFICATE-----)")
-	}
-	if block.Type != "CERTIFICATE" {
-		return "", fmt.Errorf("PEM block is %q, want CERTIFICATE", block.Type)
-	}
-	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-		return "", fmt.Errorf("not a valid certificate: %w", err)
-	}
-	if strings.Contains(string(pemBytes), "'") {
-		return "", fmt.Errorf("the file contains a single quote, which would break the argument")
-	}
-	return "--ca_contents '" + strings.ReplaceAll(string(pemBytes), "\n", "") + "'", nil
-}
-
-var caArgRE = regexp.MustCompile(`--ca_contents\s+'[^']*'`)
-
-// Merge puts arg into existing docker arguments, replacing a previous
-// --ca_contents and keeping every other argument.
-func Merge(existing, arg string) string {
-	if caArgRE.MatchString(existing) {
-		return caArgRE.ReplaceAllLiteralString(existing, arg)
-	}
-	existing = strings.TrimSpace(existing)
-	if existing == "" {
-		return arg
-	}
-	return existing + " " + arg
-}
-
 func run(ctx context.Context, o *Options) error {
 	b, err := os.ReadFile(o.File)
 	if err != nil {
 		return err
 	}
-	arg, err := Argument(b)
+	arg, err := caarg.Encode(b)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.File, err)
 	}
@@ -129,7 +87,7 @@ func run(ctx context.Context, o *Options) error {
 		if err != nil {
 			return err
 		}
-		v, err := eg.PatchAppVersionArguments(ctx, o.App, o.Version, Merge(cur, arg))
+		v, err := eg.PatchAppVersionArguments(ctx, o.App, o.Version, caarg.Merge(cur, arg))
 		if err != nil {
 			return err
 		}

@@ -57,18 +57,6 @@ func TestRejectsNonCertificates(t *testing.T) {
 	}
 }
 
-func TestMerge(t *testing.T) {
-	for _, c := range [][3]string{
-		{"", "--ca_contents 'new'", "--ca_contents 'new'"},
-		{"--foo bar", "--ca_contents 'new'", "--foo bar --ca_contents 'new'"},
-		{"--foo bar --ca_contents 'old' --baz", "--ca_contents 'new'", "--foo bar --ca_contents 'new' --baz"},
-	} {
-		if got := caargs.Merge(c[0], c[1]); got != c[2] {
-			t.Errorf("Merge(%q) = %q, want %q", c[0], got, c[2])
-		}
-	}
-}
-
 func TestApply(t *testing.T) {
 	pem, _ := filepath.Abs("testdata/ca.pem")
 	t.Chdir(t.TempDir())

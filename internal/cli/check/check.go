@@ -4,20 +4,17 @@ package check
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
+	checks "github.com/bevygap/bevygap/internal/check"
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 	config "github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
-	"github.com/bevygap/bevygap/pkg/netcode"
-	"github.com/bevygap/bevygap/pkg/state"
 )
 
 // Options of `check`.
@@ -28,23 +25,18 @@ type Options struct {
 }
 
 // Status of one check.
-type Status string
+type Status = checks.Status
 
 // Statuses.
 const (
-	OK   Status = "ok"
-	Warn Status = "warn"
-	Fail Status = "fail"
-	Skip Status = "skip"
+	OK   = checks.OK
+	Warn = checks.Warn
+	Fail = checks.Fail
+	Skip = checks.Skip
 )
 
 // Item is one row of the checklist.
-type Item struct {
-	Check  string `json:"check"`
-	Status Status `json:"status"`
-	Detail string `json:"detail"`
-	Hint   string `json:"hint,omitempty"`
-}
+type Item = checks.Item
 
 // NewCmdCheck builds `bevygap check`.
 func NewCmdCheck(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
@@ -77,13 +69,10 @@ func run(ctx context.Context, o *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	items := Run(ctx, o.F)
-	failed := 0
+	failed := checks.Failures(items, o.Strict)
 	for i := range items {
 		if o.Strict && items[i].Status == Warn {
 			items[i].Status = Fail
-		}
-		if items[i].Status == Fail {
-			failed++
 		}
 	}
 	io := o.F.IOStreams
@@ -125,126 +114,16 @@ func run(ctx context.Context, o *Options) error {
 
 // Run performs every check with the factory's configuration.
 func Run(ctx context.Context, f *factory.Factory) []Item {
-	var items []Item
-	add := func(check string, st Status, detail, hint string) {
-		items = append(items, Item{Check: check, Status: st, Detail: detail, Hint: hint})
-	}
 	cfg := f.Config()
-
-	// NATS, JetStream, buckets.
-	names, nerr := f.Names()
-	nc, err := f.NATS(ctx, "bevygap-check")
-	switch {
-	case nerr != nil:
-		add("nats reachable", Fail, nerr.Error(), "fix nats-namespace")
-	case err != nil:
-		add("nats reachable", Fail, err.Error(), "set NATS_HOST (NATS_INSECURE=1 without TLS)")
-	default:
-		defer nc.Close()
-		add("nats reachable", OK, nc.ConnectedUrlRedacted(), "")
-	}
-	var js jetstream.JetStream
-	if nc != nil && nerr == nil {
-		js, _ = jetstream.New(nc)
-		if _, err := js.AccountInfo(ctx); err != nil {
-			add("jetstream enabled", Fail, err.Error(), "start nats-server with -js (JetStream)")
-			js = nil
-		} else {
-			add("jetstream enabled", OK, "", "")
-		}
-	} else {
-		add("jetstream enabled", Skip, "needs NATS", "")
-	}
-	if js != nil {
-		var missing, bad []string
-		for _, s := range state.Specs(names) {
-			err := state.Check(ctx, js, s)
-			switch {
-			case err == nil:
-			case errors.Is(err, jetstream.ErrStreamNotFound):
-				missing = append(missing, s.Config.Name)
-			default:
-				bad = append(bad, err.Error())
-			}
-		}
-		switch {
-		case len(bad) > 0:
-			add("buckets compatible", Fail, strings.Join(bad, "; "), "a stream differs from what the Rust game servers create: they would fail to start")
-		case len(missing) > 0:
-			add("buckets compatible", Warn, "missing: "+strings.Join(missing, ", "), "run `bevygap kv init` (the matchmaker and game servers also create them)")
-		default:
-			add("buckets compatible", OK, "5 buckets and the delete stream match the Rust configuration", "")
-		}
-	} else {
-		add("buckets compatible", Skip, "needs JetStream", "")
-	}
-
-	// Edgegap.
-	app, version := cfg.String("app-name"), cfg.String("app-version")
-	eg, err := f.Edgegap(factory.EdgegapOptions{})
-	var appOK bool
-	if err != nil {
-		add("edgegap api key", Fail, err.Error(), "set EDGEGAP_API_KEY")
-	} else {
-		a, err := eg.GetApp(ctx, app)
-		switch {
-		case edgegap.IsUnauthorized(err):
-			add("edgegap api key", Fail, "refused by "+eg.BaseURL(), "check EDGEGAP_API_KEY")
-		case err != nil && !edgegap.IsNotFound(err) && !errors.Is(err, edgegap.ErrBadRequest):
-			add("edgegap api key", Fail, err.Error(), "is --edgegap-url right and reachable?")
-		default:
-			add("edgegap api key", OK, "accepted by "+eg.BaseURL(), "")
-			if err != nil {
-				add("app exists and active", Fail, fmt.Sprintf("app %q: %v", app, err), "set app-name to an app of your Edgegap account")
-			} else if !a.Active {
-				add("app exists and active", Fail, fmt.Sprintf("app %q is not active", app), "activate it in the Edgegap dashboard")
-			} else {
-				appOK = true
-				add("app exists and active", OK, app, "")
-			}
-		}
-	}
-	if appOK {
-		v, err := eg.GetAppVersion(ctx, app, version)
-		switch {
-		case err != nil:
-			add("version exists and active", Fail, fmt.Sprintf("version %q: %v", version, err), "set app-version")
-			add("docker tag pinned", Skip, "needs the version", "")
-		default:
-			if v.Active {
-				add("version exists and active", OK, version, "")
-			} else {
-				add("version exists and active", Fail, fmt.Sprintf("version %q is not active", version), "sessions cannot be created on an inactive version")
-			}
-			if v.DockerTag == "latest" || v.DockerTag == "" {
-				add("docker tag pinned", Warn, fmt.Sprintf("tag %q", v.DockerTag), "Edgegap caches images aggressively: 'latest' silently serves an old build; use a version tag")
-			} else {
-				add("docker tag pinned", OK, v.DockerTag, "")
-			}
-		}
-	} else {
-		add("version exists and active", Skip, "needs the app", "")
-		add("docker tag pinned", Skip, "needs the app", "")
-	}
-
-	// Lightyear.
-	raw := cfg.String("lightyear-private-key")
-	switch k, err := netcode.ParsePrivateKey(raw); {
-	case raw == "":
-		add("lightyear private key", Warn, "not set: all zeros, as the Rust default", "anyone can mint tokens for your servers: set LIGHTYEAR_PRIVATE_KEY")
-	case err != nil:
-		add("lightyear private key", Fail, err.Error(), "32 numbers '1,2,3,...', 64 hex digits or base64")
-	case k.IsZero():
-		add("lightyear private key", Warn, "all zeros", "anyone can mint tokens for your servers: use a random key")
-	default:
-		add("lightyear private key", OK, "fingerprint "+k.Fingerprint(), "")
-	}
-	if id, err := cfg.Uint64("lightyear-protocol-id"); err != nil {
-		add("lightyear protocol id", Fail, err.Error(), "")
-	} else if cfg.Source("lightyear-protocol-id") == "default" {
-		add("lightyear protocol id", Warn, fmt.Sprintf("%d (the default)", id), "set lightyear-protocol-id to your game's protocol id")
-	} else {
-		add("lightyear protocol id", OK, fmt.Sprint(id), "")
-	}
-	return items
+	return checks.Run(ctx, checks.Config{
+		Names:   f.Names,
+		Connect: func(ctx context.Context) (*nats.Conn, error) { return f.NATS(ctx, "bevygap-check") },
+		Edgegap: func() (*edgegap.Client, error) { return f.Edgegap(factory.EdgegapOptions{}) },
+		AppName: cfg.String("app-name"), AppVersion: cfg.String("app-version"),
+		PrivateKey: cfg.String("lightyear-private-key"),
+		ProtocolID: func() (uint64, bool, error) {
+			id, err := cfg.Uint64("lightyear-protocol-id")
+			return id, cfg.Source("lightyear-protocol-id") == "default", err
+		},
+	})
 }

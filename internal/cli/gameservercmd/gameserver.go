@@ -21,6 +21,7 @@ import (
 	config "github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/gameserver"
+	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
@@ -47,20 +48,13 @@ var natsKeys = []string{"nats-host", "nats-user", "nats-password", "nats-ca", "n
 
 // splitCA accepts extra arguments only as the continuation of a quoted
 // --ca_contents value that arrived split on spaces: the value must open a
-// quote that only the last argument closes.
+// quote that only the last argument closes (caarg.Value).
 func splitCA(value string, rest []string) error {
 	if len(rest) == 0 {
 		return nil
 	}
-	bad := factory.UsageErrorf("unexpected arguments %q (only a quoted --ca_contents value split on spaces may continue over several arguments)", rest)
-	if value == "" || (value[0] != '\'' && value[0] != '"') || (len(value) > 1 && strings.HasSuffix(value, value[:1])) {
-		return bad
-	}
-	q := value[:1]
-	for i, a := range rest {
-		if strings.Contains(a, q) != (i == len(rest)-1) || (i == len(rest)-1 && !strings.HasSuffix(a, q)) {
-			return bad
-		}
+	if _, joined, closed := caarg.Value(value, rest); !closed || joined != len(rest) {
+		return factory.UsageErrorf("unexpected arguments %q (only a quoted --ca_contents value split on spaces may continue over several arguments)", rest)
 	}
 	return nil
 }

@@ -2,17 +2,15 @@ package sessions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/output"
 	config "github.com/bevygap/bevygap/internal/settings"
-	"github.com/bevygap/bevygap/pkg/edgegap"
-	"github.com/bevygap/bevygap/pkg/state"
 )
 
 // PruneOptions of `sessions prune`.
@@ -102,87 +100,19 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 		return err
 	}
 	defer nc.Close()
-	all, err := eg.ListAllSessions(ctx)
+	ro := matchmaker.ReconcileOptions{
+		AppName: o.F.Config().String("app-name"), AllApps: o.AllApps,
+		MinAge: o.MinAge, DryRun: o.DryRun, Now: o.F.Now,
+	}
+	if o.VersionSet {
+		ro.AppVersion = o.F.Config().String("app-version")
+	}
+	res, err := matchmaker.Reconcile(ctx, eg, store, ro)
 	if err != nil {
 		return err
 	}
+	sum := pruneSummary(res)
 	now := o.F.Now()
-	app, version := o.F.Config().String("app-name"), o.F.Config().String("app-version")
-	versionSet := o.VersionSet
-	ours := map[string]bool{} // deployment request id -> of app-name
-	isOurs := func(dep string) (bool, error) {
-		if o.AllApps {
-			return true, nil
-		}
-		if v, ok := ours[dep]; ok {
-			return v, nil
-		}
-		if dep == "" {
-			return false, nil // not placed yet: its app is unknown, leave it
-		}
-		st, err := eg.DeploymentStatus(ctx, dep)
-		if edgegap.IsNotFound(err) || edgegap.IsGone(err) {
-			ours[dep] = false
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		ours[dep] = st.AppName == app && (!versionSet || st.AppVersion == version)
-		return ours[dep], nil
-	}
-	sum := PruneSummary{Sessions: len(all), DryRun: o.DryRun, Orphans: []Orphan{}}
-	for _, s := range all {
-		if _, err := store.ActiveClient(ctx, s.ID); err == nil {
-			continue // a client is connected
-		} else if !errors.Is(err, state.ErrNotFound) {
-			return err
-		}
-		unclaimed, err := store.IsUnclaimed(ctx, s.ID)
-		if err != nil {
-			return err
-		}
-		if unclaimed {
-			continue // the reaper will handle it
-		}
-		if mine, err := isOurs(s.DeploymentRequestID); err != nil {
-			return err
-		} else if !mine {
-			sum.Skipped++ // another game's session
-			continue
-		}
-		full, err := eg.GetSession(ctx, s.ID)
-		if edgegap.IsNotFound(err) || edgegap.IsGone(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		created, err := edgegap.ParseTime(full.CreateTime)
-		if err != nil {
-			return fmt.Errorf("session %s: %w", s.ID, err)
-		}
-		if now.Sub(created) < o.MinAge {
-			continue
-		}
-		sum.Orphans = append(sum.Orphans, Orphan{SessionID: s.ID, Status: s.Status, Deployment: s.DeploymentRequestID, Created: created, Result: "would_delete"})
-	}
-	sum.Orphaned = len(sum.Orphans)
-	failed := 0
-	if !o.DryRun && sum.Orphaned > 0 {
-		ids := make([]string, len(sum.Orphans))
-		for i, x := range sum.Orphans {
-			ids[i] = x.SessionID
-		}
-		res, nfail := deleteAll(ctx, eg, ids)
-		failed = nfail
-		for i, r := range res {
-			sum.Orphans[i].Result, sum.Orphans[i].Error = r.Result, r.Error
-			if r.Result != "failed" {
-				sum.Deleted++
-			}
-		}
-	}
 	io := o.F.IOStreams
 	if o.F.Format == output.JSON {
 		if err := output.WriteJSON(io.Out, sum); err != nil {
@@ -207,8 +137,20 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 		}
 		fmt.Fprintln(io.ErrOut, line)
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d deletes failed", failed, sum.Orphaned)
+	if res.Failed > 0 {
+		return fmt.Errorf("%d of %d deletes failed", res.Failed, sum.Orphaned)
 	}
 	return nil
+}
+
+// pruneSummary is the JSON shape of a reconciliation.
+func pruneSummary(res *matchmaker.ReconcileResult) PruneSummary {
+	sum := PruneSummary{
+		Sessions: res.Sessions, Skipped: res.Kept[matchmaker.VerdictOtherApp], Orphaned: len(res.Orphans),
+		Deleted: res.Deleted, DryRun: res.DryRun, Orphans: make([]Orphan, len(res.Orphans)),
+	}
+	for i, x := range res.Orphans {
+		sum.Orphans[i] = Orphan{SessionID: x.SessionID, Status: x.Status, Deployment: x.Deployment, Created: x.Created, Result: string(x.Result), Error: x.Error}
+	}
+	return sum
 }

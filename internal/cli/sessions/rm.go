@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/output"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 )
@@ -73,25 +74,13 @@ func rmRun(ctx context.Context, o *RmOptions) error {
 	return nil
 }
 
-// deleteAll deletes sessions; 404 and 410 count as already gone. An
-// unauthorized key stops at once (every other call would fail the same way).
+// deleteAll deletes sessions (matchmaker.DeleteSessions: 404 and 410 count
+// as already gone; an unauthorized key stops at once).
 func deleteAll(ctx context.Context, eg *edgegap.Client, ids []string) ([]Deletion, int) {
-	out := make([]Deletion, 0, len(ids))
-	failed := 0
-	for _, id := range ids {
-		err := eg.DeleteSession(ctx, id)
-		switch {
-		case err == nil:
-			out = append(out, Deletion{SessionID: id, Result: "deleted"})
-		case edgegap.IsNotFound(err) || edgegap.IsGone(err):
-			out = append(out, Deletion{SessionID: id, Result: "already_gone"})
-		default:
-			failed++
-			out = append(out, Deletion{SessionID: id, Result: "failed", Error: err.Error()})
-			if edgegap.IsUnauthorized(err) || ctx.Err() != nil {
-				return out, failed
-			}
-		}
+	res, failed := matchmaker.DeleteSessions(ctx, eg, ids)
+	out := make([]Deletion, len(res))
+	for i, d := range res {
+		out[i] = Deletion{SessionID: d.SessionID, Result: string(d.Result), Error: d.Error}
 	}
 	return out, failed
 }
