@@ -22,6 +22,8 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi2"
@@ -48,8 +50,9 @@ const GeneratorVersion = "v2.8.2"
 // MaxSpecBytes bounds the size of a spec read from a file or URL.
 const MaxSpecBytes = 32 << 20
 
-// OperationIDs lists the Edgegap operations bevygap uses; only these (and the
-// schemas they reference) are generated.
+// OperationIDs lists the Edgegap operations of the 2024 Swagger document
+// that bevygap uses; only these (and the schemas they reference) are
+// generated into package gen.
 var OperationIDs = []string{
 	"session-post",
 	"get-session",
@@ -132,16 +135,20 @@ func Convert(swagger2 []byte) ([]byte, error) {
 	return out, nil
 }
 
-// Config returns the oapi-codegen configuration used for the client.
+// Config returns the oapi-codegen configuration used for the 2024 client.
 func Config() codegen.Configuration {
+	return configFor(PackageName, OperationIDs)
+}
+
+func configFor(pkg string, ops []string) codegen.Configuration {
 	return codegen.Configuration{
-		PackageName: PackageName,
+		PackageName: pkg,
 		Generate: codegen.GenerateOptions{
 			Models: true,
 			Client: true,
 		},
 		OutputOptions: codegen.OutputOptions{
-			IncludeOperationIDs: append([]string(nil), OperationIDs...),
+			IncludeOperationIDs: append([]string(nil), ops...),
 		},
 	}
 }
@@ -157,19 +164,43 @@ func Generate(swagger2 []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Load the converted document the way the oapi-codegen command loads a
-	// file, so the output equals `go tool oapi-codegen` run on it.
+	return generate(v3, Config(), false)
+}
+
+// GenerateOpenAPI3 generates package pkg from an OpenAPI 3 document (YAML or
+// JSON), limited to the operations ops and the schemas they reference; an
+// operation the document lacks is an error. Like Generate it is not safe for
+// concurrent use.
+func GenerateOpenAPI3(spec []byte, pkg string, ops []string) ([]byte, error) {
+	if len(ops) == 0 {
+		return nil, errors.New("generate client: no operations selected")
+	}
+	return generate(spec, configFor(pkg, ops), true)
+}
+
+// generate generates cfg's client from an OpenAPI 3 document. With strict, an
+// operation of cfg that the document lacks is an error (so that a renamed
+// operation fails loudly instead of silently generating less).
+func generate(v3 []byte, cfg codegen.Configuration, strict bool) ([]byte, error) {
+	// Load the document the way the oapi-codegen command loads a file, so
+	// the output equals `go tool oapi-codegen` run on it.
 	loader := openapi3.NewLoader()
 	loader.IsExternalRefsAllowed = true
 	doc, err := loader.LoadFromData(v3)
 	if err != nil {
 		return nil, fmt.Errorf("load openapi 3: %w", err)
 	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		return nil, fmt.Errorf("load openapi 3: openapi version is %q, want 3.x", doc.OpenAPI)
+	}
+	if missing := missingOperations(doc, cfg.OutputOptions.IncludeOperationIDs); strict && len(missing) > 0 {
+		return nil, fmt.Errorf("generate client: the spec has no operation %s", strings.Join(missing, ", "))
+	}
 	version, err := generatorVersion()
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config().UpdateDefaults()
+	cfg = cfg.UpdateDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("codegen config: %w", err)
 	}
@@ -192,6 +223,23 @@ func Generate(swagger2 []byte) ([]byte, error) {
 		return header
 	})
 	return bytes.TrimLeft([]byte(out), "\n"), nil
+}
+
+// missingOperations returns the ids of ops that doc does not define.
+func missingOperations(doc *openapi3.T, ops []string) []string {
+	have := map[string]bool{}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			have[op.OperationID] = true
+		}
+	}
+	var missing []string
+	for _, id := range ops {
+		if !have[id] {
+			missing = append(missing, strconv.Quote(id))
+		}
+	}
+	return missing
 }
 
 // generatorVersion returns GeneratorVersion after checking, where build info

@@ -83,7 +83,7 @@ func TestSimulatorHook(t *testing.T) {
 
 	// Stopping the deployment stops the game server: the client is told
 	// and its connection record removed.
-	if err := api.StopDeployment(ctx, sess.Deployment.RequestID); err != nil {
+	if _, err := api.StopDeployment(ctx, sess.Deployment.RequestID); err != nil {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/bevygap/bevygap/pkg/edgegap/gen"
+	"github.com/bevygap/bevygap/pkg/edgegap/gen/edgegapv1"
+	"github.com/bevygap/bevygap/pkg/edgegap/gen/edgegapv2"
 )
 
 // DefaultBaseURL is Edgegap's API.
@@ -74,8 +76,9 @@ type Config struct {
 	// Default DefaultPageSize.
 	PageSize int
 	// Budget is the client-side rate budget. Share one Budget between all
-	// clients of a process that use the same API key. Default: a new
-	// Budget with DefaultBudgetConfig for this client alone.
+	// clients of a process that use the same API key. Default:
+	// ProcessBudget(APIKey), shared by every client of the process created
+	// without a Budget for the same key.
 	Budget *Budget
 	// Logger receives debug logs of retries. Default: discard.
 	Logger *slog.Logger
@@ -141,7 +144,9 @@ func NormalizeAPIKey(key string) (string, error) {
 
 // Client calls the Edgegap API. It is safe for concurrent use.
 type Client struct {
-	gen         *gen.Client
+	gen         *gen.Client       // 2024 API (sessions)
+	gen1        *edgegapv1.Client // 2026 v1 API (deployment status, list, stop, tags)
+	gen2        *edgegapv2.Client // 2026 v2 API (POST /v2/deployments)
 	hc          *http.Client
 	ownHC       bool
 	baseURL     string
@@ -215,14 +220,21 @@ func New(cfg Config) (*Client, error) {
 		c.pageSize = DefaultPageSize
 	}
 	if c.budget == nil {
-		if c.budget, err = NewBudget(DefaultBudgetConfig()); err != nil {
-			return nil, err
-		}
+		c.budget = ProcessBudget(key)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.gen, err = gen.NewClient(base, gen.WithHTTPClient(c.hc), gen.WithRequestEditorFn(c.editRequest))
+	if err != nil {
+		return nil, fmt.Errorf("edgegap: %w", err)
+	}
+	c.gen1, err = edgegapv1.NewClient(base, edgegapv1.WithHTTPClient(c.hc), edgegapv1.WithRequestEditorFn(c.editRequest))
+	if err != nil {
+		return nil, fmt.Errorf("edgegap: %w", err)
+	}
+	// The v2 specification's server is https://api.edgegap.com/v2.
+	c.gen2, err = edgegapv2.NewClient(base+"/v2", edgegapv2.WithHTTPClient(c.hc), edgegapv2.WithRequestEditorFn(c.editRequest))
 	if err != nil {
 		return nil, fmt.Errorf("edgegap: %w", err)
 	}
@@ -283,18 +295,12 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 		if err := c.budget.Wait(ctx, op); err != nil {
 			return nil, c.giveUp(op, attempt-1, err, lastErr)
 		}
-		attemptCtx, cancelAttempt := ctx, context.CancelFunc(func() {})
-		if !idempotent(op) {
-			// Once sent, a creation is not abandoned half-way: cancelling it
-			// could lose the answer of a session Edgegap did create. The wait
-			// for the budget above stays cancellable; the attempt is bounded
-			// by its own timeout instead.
-			attemptCtx, cancelAttempt = context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
-		}
-		wait, rsp, err := c.attempt(attemptCtx, op, send)
-		cancelAttempt()
+		wait, rsp, err := c.try(ctx, op, attempt, send)
 		if err == nil {
 			return rsp, nil
+		}
+		if _, unknown := errors.AsType[*OutcomeUnknownError](err); unknown {
+			return nil, err
 		}
 		if ctx.Err() != nil {
 			// A transport error caused by the cancellation itself says
@@ -307,7 +313,10 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 		if ae, ok := errors.AsType[*APIError](err); ok {
 			ae.Attempts = attempt
 		}
-		if !IsRetryable(err) || attempt >= c.maxAttempts || (!idempotent(op) && !certainlyNotDone(err)) {
+		// A create that got here failed with a 4xx or certainly did
+		// nothing (try turned every other failure into an
+		// OutcomeUnknownError), so it may be retried like any call.
+		if !IsRetryable(err) || attempt >= c.maxAttempts {
 			return nil, err
 		}
 		if wait > c.maxRetry {
@@ -332,11 +341,48 @@ func (c *Client) call(ctx context.Context, op string, send func(ctx context.Cont
 	}
 }
 
+// try makes attempt number n of op. A create (not idempotent) is not
+// abandoned half-way once sent: cancelling it could lose the answer of a
+// session or deployment Edgegap did create, so the attempt ignores ctx's
+// cancellation and is bounded by its own timeout instead (the wait for the
+// budget before it stays cancellable). A create's failure that Edgegap may
+// nevertheless have carried out becomes an *OutcomeUnknownError.
+func (c *Client) try(ctx context.Context, op string, n int, send func(ctx context.Context) (*http.Response, error)) (time.Duration, *response, error) {
+	if idempotent(op) {
+		return c.attempt(ctx, op, send)
+	}
+	attemptCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+	defer cancel()
+	wait, rsp, err := c.attempt(attemptCtx, op, send)
+	if err != nil && mayHaveBeenDone(err) {
+		if ae, ok := errors.AsType[*APIError](err); ok {
+			ae.Attempts = n
+		}
+		return 0, nil, &OutcomeUnknownError{Op: op, Err: err}
+	}
+	return wait, rsp, err
+}
+
 // idempotent reports whether repeating op cannot do it twice. Creating a
-// session is not: a retry after a 5xx or a broken connection, when Edgegap
-// had in fact created the first one, would leave a paid session nobody
-// knows about.
-func idempotent(op string) bool { return op != EndpointSessionPost }
+// session or a deployment is not: a retry after a 5xx or a broken
+// connection, when Edgegap had in fact created the first one, would leave a
+// paid server nobody knows about.
+func idempotent(op string) bool {
+	return op != EndpointSessionPost && op != EndpointDeploymentCreate
+}
+
+// mayHaveBeenDone reports whether a failed attempt may nevertheless have been
+// carried out by Edgegap: anything but a 4xx answer (Edgegap refused it) or a
+// failure that certainly did nothing.
+func mayHaveBeenDone(err error) bool {
+	if certainlyNotDone(err) {
+		return false
+	}
+	if ae, ok := errors.AsType[*APIError](err); ok {
+		return ae.Status >= 500
+	}
+	return true
+}
 
 // certainlyNotDone reports whether a failed attempt certainly did nothing on
 // Edgegap's side: a 429 (rejected before processing) or a failure to connect.
@@ -387,6 +433,7 @@ func (c *Client) attempt(ctx context.Context, op string, send func(ctx context.C
 		Message:    errorMessage(body, c.apiKey),
 		RetryAfter: ra,
 		Attempts:   1,
+		RequestID:  errorRequestID(body),
 	}
 }
 

@@ -125,7 +125,7 @@ func TestHappyPath(t *testing.T) {
 	if err != nil || len(all) != 1 || all[0].ID != cs.ID {
 		t.Fatalf("ListAllSessions = %+v, %v", all, err)
 	}
-	deps, err := c.ListDeployments(ctx)
+	deps, err := c.ListDeployments(ctx, edgegap.DeploymentQuery{})
 	if err != nil || len(deps) != 1 || deps[0].RequestID != cs.DeploymentRequestID || !deps[0].Ready || deps[0].SocketsUsage != 1 {
 		t.Fatalf("ListDeployments = %+v, %v", deps, err)
 	}
@@ -171,10 +171,10 @@ func TestHappyPath(t *testing.T) {
 	if _, err := c.GetSession(ctx, cs2.ID); !edgegap.IsNotFound(err) {
 		t.Errorf("GetSession of a deleted session: %v, want not found", err)
 	}
-	if err := c.StopDeployment(ctx, cs.DeploymentRequestID); err != nil {
+	if _, err := c.StopDeployment(ctx, cs.DeploymentRequestID); err != nil {
 		t.Fatalf("StopDeployment: %v", err)
 	}
-	if err := c.StopDeployment(ctx, cs.DeploymentRequestID); !edgegap.IsGone(err) {
+	if _, err := c.StopDeployment(ctx, cs.DeploymentRequestID); !edgegap.IsGone(err) {
 		t.Errorf("second StopDeployment: %v, want gone", err)
 	}
 
@@ -218,7 +218,7 @@ func TestPaginationIsFollowed(t *testing.T) {
 	if !slices.Equal(got, ids) {
 		t.Errorf("ListAllSessions = %v, want %v", got, ids)
 	}
-	deps, err := c.ListDeployments(t.Context())
+	deps, err := c.ListDeployments(t.Context(), edgegap.DeploymentQuery{})
 	if err != nil || len(deps) != 5 {
 		t.Fatalf("ListDeployments = %d deployments, %v", len(deps), err)
 	}
@@ -552,7 +552,7 @@ func TestBudgetWaitHonoursContext(t *testing.T) {
 	}
 	for ep, want := range map[string]edgegap.Class{
 		edgegap.EndpointSessionPost: edgegap.ClassCreate, edgegap.EndpointGetSession: edgegap.ClassStatus,
-		edgegap.EndpointContextGet: edgegap.ClassStatus, edgegap.EndpointDeploymentStatusGet: edgegap.ClassStatus,
+		edgegap.EndpointContextGet: edgegap.ClassStatus, edgegap.EndpointDeploymentStatusGet: edgegap.ClassDeploymentStatus,
 		edgegap.EndpointSessionDelete: edgegap.ClassOther,
 	} {
 		if got := edgegap.ClassOf(ep); got != want {
@@ -627,7 +627,7 @@ func TestInputValidation(t *testing.T) {
 	_, checks["version"] = c.GetAppVersion(ctx, appName, "")
 	_, checks["patch"] = c.PatchAppVersionArguments(ctx, "", version, "x")
 	_, checks["status"] = c.DeploymentStatus(ctx, "")
-	checks["stop"] = c.StopDeployment(ctx, "")
+	_, checks["stop"] = c.StopDeployment(ctx, "")
 	_, checks["context url"] = c.GetContext(ctx, "not-a-url", "t")
 	_, checks["context token"] = c.GetContext(ctx, srv.URL()+"/v1/context/x/1", "")
 	for name, err := range checks {

@@ -3,6 +3,7 @@ package edgegap
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,79 +12,87 @@ import (
 	"github.com/bevygap/bevygap/pkg/edgegap/gen"
 )
 
-// ListDeployments returns all deployments of the account (GET
-// /v1/deployments), following the pagination.
-func (c *Client) ListDeployments(ctx context.Context) ([]DeploymentSummary, error) {
-	const op = EndpointDeploymentsGet
-	if err := c.needKey(op); err != nil {
-		return nil, err
-	}
-	all := []DeploymentSummary{}
-	seen := make(map[string]bool)
-	for page := 1; ; page++ {
-		if page > maxPages {
-			return nil, fmt.Errorf("edgegap %s: more than %d pages", op, maxPages)
-		}
-		rsp, err := c.call(ctx, op, func(ctx context.Context) (*http.Response, error) {
-			return c.gen.DeploymentsGet(ctx, withPage(page, c.pageSize))
-		})
-		if err != nil {
-			return nil, err
-		}
-		var d gen.Deployments
-		if err := decode(op, rsp, &d); err != nil {
-			return nil, err
-		}
-		data := ptrSlice(d.Data)
-		for _, dd := range data {
-			if !seen[dd.RequestId] {
-				seen[dd.RequestId] = true
-				all = append(all, fromDeploymentListData(dd))
-			}
-		}
-		if d.Pagination == nil || !deref(d.Pagination.HasNext) || len(data) == 0 {
-			return all, nil
-		}
-	}
-}
-
 // DeploymentStatus returns the status of a deployment (GET
-// /v1/status/{request_id}).
+// /v1/status/{request_id}). An unknown deployment fails with ErrNotFound.
 func (c *Client) DeploymentStatus(ctx context.Context, requestID string) (*DeploymentStatus, error) {
 	const op = EndpointDeploymentStatusGet
 	if err := c.needKey(op); err != nil {
 		return nil, err
 	}
-	if requestID == "" {
-		return nil, fmt.Errorf("edgegap %s: request id is required", op)
+	if err := checkRequestID(requestID); err != nil {
+		return nil, fmt.Errorf("edgegap %s: %w", op, err)
 	}
 	rsp, err := c.call(ctx, op, func(ctx context.Context) (*http.Response, error) {
-		return c.gen.DeploymentStatusGet(ctx, requestID)
+		return c.gen1.DeploymentGet(ctx, requestID, nil)
 	})
 	if err != nil {
 		return nil, err
 	}
-	var s gen.Status
-	if err := decode(op, rsp, &s); err != nil {
-		return nil, err
+	st, err := parseStatus(rsp.body)
+	if err != nil {
+		return nil, fmt.Errorf("edgegap %s: %w", op, err)
 	}
-	return fromStatus(s), nil
+	return st, nil
 }
 
-// StopDeployment stops a deployment and all its sessions (DELETE
-// /v1/stop/{request_id}). A deployment already stopped fails with ErrGone.
-func (c *Client) StopDeployment(ctx context.Context, requestID string) error {
+// StopOutcome tells how Edgegap took a stop request.
+type StopOutcome int
+
+const (
+	// StopStopped: Edgegap answered 200, the deployment is being stopped
+	// now (SIGTERM).
+	StopStopped StopOutcome = iota + 1
+	// StopPending: Edgegap answered 202, the deployment is not READY or
+	// ERROR yet; Edgegap stops it once it gets there.
+	StopPending
+)
+
+// String names the outcome.
+func (o StopOutcome) String() string {
+	switch o {
+	case StopStopped:
+		return "stopped"
+	case StopPending:
+		return "stopping"
+	}
+	return fmt.Sprintf("StopOutcome(%d)", int(o))
+}
+
+// StopDeployment stops a deployment gracefully (DELETE
+// /v1/stop/{request_id}). Both 200 (StopStopped) and 202 (StopPending, the
+// deployment will stop once ready) are success. A deployment that is
+// unknown (404) or already terminated (410) fails with an error matching
+// ErrAlreadyGone (and ErrNotFound or ErrGone); callers that only want it
+// gone treat IsAlreadyGone(err) as success.
+func (c *Client) StopDeployment(ctx context.Context, requestID string) (StopOutcome, error) {
 	const op = EndpointDeploymentDelete
 	if err := c.needKey(op); err != nil {
-		return err
+		return 0, err
 	}
-	if requestID == "" {
-		return fmt.Errorf("edgegap %s: request id is required", op)
+	if err := checkRequestID(requestID); err != nil {
+		return 0, fmt.Errorf("edgegap %s: %w", op, err)
 	}
-	_, err := c.call(ctx, op, func(ctx context.Context) (*http.Response, error) {
-		return c.gen.DeploymentDelete(ctx, requestID, nil)
+	rsp, err := c.call(ctx, op, func(ctx context.Context) (*http.Response, error) {
+		return c.gen1.DeploymentDelete(ctx, requestID, nil)
 	})
-	return err
+	if err != nil {
+		return 0, err
+	}
+	if rsp.status == http.StatusAccepted {
+		return StopPending, nil
+	}
+	return StopStopped, nil
+}
+
+// checkRequestID checks a deployment id before it goes into a URL path.
+func checkRequestID(id string) error {
+	if id == "" {
+		return errors.New("request id is required")
+	}
+	if len(id) > maxRequestIDLen || strings.ContainsFunc(id, func(r rune) bool { return r == '/' || r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("request id %q: at most %d characters, no '/', spaces or control characters", id, maxRequestIDLen)
+	}
+	return nil
 }
 
 // GetContext fetches a deployment's own context, as a game server does at

@@ -56,6 +56,9 @@ type APIError struct {
 	RetryAfter time.Duration
 	// Attempts is the number of HTTP attempts made before giving up.
 	Attempts int
+	// RequestID is the request_id of the error body, when Edgegap sent one
+	// (POST /v2/deployments does with its 422).
+	RequestID string
 }
 
 // Error implements error.
@@ -89,6 +92,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusConflict
 	case ErrGone:
 		return e.Status == http.StatusGone
+	case ErrAlreadyGone:
+		return e.Op == EndpointDeploymentDelete && (e.Status == http.StatusNotFound || e.Status == http.StatusGone)
 	case ErrRateLimited:
 		return e.Status == http.StatusTooManyRequests
 	case ErrServer:
@@ -203,4 +208,97 @@ func redact(s, key string) string {
 		s = strings.ReplaceAll(s, bare, redacted)
 	}
 	return s
+}
+
+// ErrOutcomeUnknown matches an *OutcomeUnknownError: a creation whose request
+// may have reached Edgegap but whose answer was lost.
+var ErrOutcomeUnknown = errors.New("edgegap: outcome unknown")
+
+// OutcomeUnknownError is the failure of a create call (a session or a
+// deployment) after the request may have reached Edgegap: a 5xx answer, a
+// connection broken after the request was sent, or a 2xx answer that could
+// not be read. Edgegap may have created what was asked for, and nobody
+// knows its id: it is never retried. Whoever gets it should look for the
+// creation by what it carries (a deployment's tags, a session's IP) or
+// leave it to a prune.
+type OutcomeUnknownError struct {
+	// Op is the endpoint name, e.g. "v2-deployment-create".
+	Op string
+	// Err is the failure: an *APIError for a 5xx, else the transport or
+	// decoding error.
+	Err error
+}
+
+// Error implements error.
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("edgegap %s: outcome unknown, Edgegap may have created it: %v", e.Op, e.Err)
+}
+
+// Unwrap returns the underlying failure.
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// Is matches ErrOutcomeUnknown.
+func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
+
+// IsOutcomeUnknown reports whether err is an *OutcomeUnknownError.
+func IsOutcomeUnknown(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
+
+// ErrCouldNotAllocate matches an *AllocationError.
+var ErrCouldNotAllocate = errors.New("edgegap: could not allocate server")
+
+// AllocationError is Edgegap's 422 "Couldn't Allocate Server" answer to
+// POST /v2/deployments: no location could take the deployment. Edgegap
+// registered the request under RequestID.
+type AllocationError struct {
+	// RequestID is the request_id Edgegap returned with the 422 (empty if
+	// the body had none).
+	RequestID string
+	// Err is the 422 *APIError (with Edgegap's message).
+	Err *APIError
+}
+
+// Error implements error.
+func (e *AllocationError) Error() string {
+	if e.RequestID == "" {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%v (request_id %s)", e.Err, e.RequestID)
+}
+
+// Unwrap returns the *APIError.
+func (e *AllocationError) Unwrap() error { return e.Err }
+
+// Is matches ErrCouldNotAllocate.
+func (e *AllocationError) Is(target error) bool { return target == ErrCouldNotAllocate }
+
+// ErrAlreadyGone matches the 404 and 410 answers of DELETE /v1/stop: the
+// deployment is unknown or already terminated, so there is nothing to stop.
+var ErrAlreadyGone = errors.New("edgegap: deployment already gone")
+
+// IsAlreadyGone reports whether err says a deployment to stop is already
+// gone (ErrAlreadyGone).
+func IsAlreadyGone(err error) bool { return errors.Is(err, ErrAlreadyGone) }
+
+// maxRequestIDLen bounds the request_id kept from an error body.
+const maxRequestIDLen = 128
+
+// errorRequestID returns the request_id string field of a JSON error body,
+// or "" when there is none (or it is not a short printable string).
+func errorRequestID(body []byte) string {
+	var e struct {
+		RequestID json.RawMessage `json:"request_id"`
+	}
+	if json.Unmarshal(body, &e) != nil || len(e.RequestID) == 0 {
+		return ""
+	}
+	var id string
+	if json.Unmarshal(e.RequestID, &id) != nil || len(id) > maxRequestIDLen {
+		return ""
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return ""
+		}
+	}
+	return id
 }

@@ -20,9 +20,10 @@ const maxPages = 10000
 //
 // Unlike the other calls it is retried only when Edgegap certainly did
 // nothing (a 429 or a failed dial): after a 5xx or a lost connection a
-// retry could create a second session nobody knows about. A 5xx therefore
-// reaches the caller; the orphan it may leave behind is what
-// `bevygap sessions prune` finds.
+// retry could create a second session nobody knows about. Such a failure
+// therefore reaches the caller as an *OutcomeUnknownError
+// (errors.Is(err, ErrOutcomeUnknown); a 5xx's *APIError is inside it); the
+// orphan it may leave behind is what `bevygap sessions prune` finds.
 func (c *Client) CreateSession(ctx context.Context, req SessionRequest) (*CreatedSession, error) {
 	const op = EndpointSessionPost
 	if err := c.needKey(op); err != nil {
@@ -57,10 +58,10 @@ func (c *Client) CreateSession(ctx context.Context, req SessionRequest) (*Create
 	}
 	var sr gen.SessionRequest
 	if err := decode(op, rsp, &sr); err != nil {
-		return nil, err
+		return nil, &OutcomeUnknownError{Op: op, Err: err}
 	}
 	if sr.SessionId == "" {
-		return nil, fmt.Errorf("edgegap %s: response has no session_id", op)
+		return nil, &OutcomeUnknownError{Op: op, Err: errors.New("response has no session_id")}
 	}
 	return &CreatedSession{
 		ID:                  sr.SessionId,

@@ -185,7 +185,24 @@ type DeploymentStatus struct {
 	Sessions      []SessionSummary `json:"sessions"`
 	Arguments     string           `json:"arguments,omitempty"`
 	Tags          []string         `json:"tags,omitempty"`
+	// LastStatus, MaxDuration (minutes, -1 for none) and Command come
+	// from the 2026 specification.
+	LastStatus  string `json:"last_status,omitempty"`
+	MaxDuration int    `json:"max_duration,omitempty"`
+	Command     string `json:"command,omitempty"`
 }
+
+// Ready reports whether the deployment is ready for connections.
+func (s *DeploymentStatus) Ready() bool {
+	return s.Running || s.CurrentStatus == StatusReady
+}
+
+// Deployment status values as Edgegap writes current_status.
+const (
+	StatusDeploying = "Status.DEPLOYING"
+	StatusReady     = "Status.READY"
+	StatusError     = "Status.ERROR"
+)
 
 // App is an Edgegap application.
 type App struct {

@@ -13,42 +13,86 @@ import (
 	"github.com/bevygap/bevygap/internal/edgegapgen"
 )
 
-// specPath is Edgegap's Swagger 2.0 document in the shared directory that
-// sits beside the repository (the repository root is three levels up).
-const specPath = "../../../../shared/edgegap/swagger.yaml"
+// sharedDir is the shared Edgegap directory beside the repository (the
+// repository root is three levels up); the specs are read there in place.
+const sharedDir = "../../../../shared/edgegap"
 
-// TestGeneratedClientUpToDate regenerates the client from the shared spec and
-// fails when the committed edgegap.gen.go differs. Run
-// scripts/gen-edgegap-client.sh ../shared/edgegap/swagger.yaml to update it.
+// repoRoot is the repository root, relative to this package.
+const repoRoot = "../../.."
+
+// TestGeneratedClientUpToDate regenerates every generated file
+// (edgegapgen.Targets: the 2024 client here and the 2026 v1 and v2 clients
+// below) from the shared specs and fails when a committed file differs. Run
+// scripts/gen-edgegap-client.sh to update them.
 func TestGeneratedClientUpToDate(t *testing.T) {
-	spec, err := os.ReadFile(specPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("Edgegap spec %s not present (the shared directory is not checked out beside the repository); cannot check generated code for drift", specPath)
+	for _, tg := range edgegapgen.Targets {
+		if _, err := os.Stat(filepath.Join(sharedDir, tg.Spec)); errors.Is(err, fs.ErrNotExist) {
+			t.Skipf("Edgegap spec %s not present in %s (the shared directory is not checked out beside the repository); cannot check generated code for drift", tg.Spec, sharedDir)
+		}
 	}
-	if err != nil {
-		t.Fatalf("read spec: %v", err)
-	}
-	want, err := edgegapgen.Generate(spec)
+	files, err := edgegapgen.GenerateAll(t.Context(), sharedDir)
 	if err != nil {
 		t.Fatalf("generate: %v", err)
 	}
-	got, err := os.ReadFile("edgegap.gen.go")
+	for _, out := range edgegapgen.Outputs() {
+		want := files[out]
+		got, err := os.ReadFile(filepath.Join(repoRoot, out))
+		if err != nil {
+			t.Errorf("read committed output: %v", err)
+			continue
+		}
+		if bytes.Equal(got, want) {
+			continue
+		}
+		// Keep the fresh output after the test for inspection with diff.
+		where := "(could not save the fresh output)"
+		if dir, err := os.MkdirTemp("", "edgegap-gen-drift-"); err == nil {
+			fresh := filepath.Join(dir, filepath.Base(out))
+			if os.WriteFile(fresh, want, 0o644) == nil {
+				where = "fresh output in " + fresh
+			}
+		}
+		t.Errorf("%s is out of date with the specs in %s (%s); run scripts/gen-edgegap-client.sh\n%s",
+			out, sharedDir, where, firstDiff(string(got), string(want)))
+	}
+	// A second run produces the same bytes: running the script twice
+	// changes nothing.
+	again, err := edgegapgen.GenerateAll(t.Context(), sharedDir)
 	if err != nil {
-		t.Fatalf("read committed output: %v", err)
+		t.Fatalf("generate again: %v", err)
 	}
-	if bytes.Equal(got, want) {
-		return
-	}
-	// Keep the fresh output after the test for inspection with diff.
-	where := "(could not save the fresh output)"
-	if dir, err := os.MkdirTemp("", "edgegap-gen-drift-"); err == nil {
-		fresh := filepath.Join(dir, "edgegap.gen.go")
-		if os.WriteFile(fresh, want, 0o644) == nil {
-			where = "fresh output in " + fresh
+	for out, code := range files {
+		if !bytes.Equal(again[out], code) {
+			t.Errorf("%s: a second generation differs from the first", out)
 		}
 	}
-	t.Fatalf("pkg/edgegap/gen/edgegap.gen.go is out of date with %s (%s); run scripts/gen-edgegap-client.sh ../shared/edgegap/swagger.yaml\n%s",
-		specPath, where, firstDiff(string(got), string(want)))
+}
+
+// TestNoStaleGeneratedFiles fails when a generated file under
+// pkg/edgegap/gen is not produced by the generator any more (the drift test
+// would not see it).
+func TestNoStaleGeneratedFiles(t *testing.T) {
+	want := map[string]bool{}
+	for _, out := range edgegapgen.Outputs() {
+		want[out] = true
+	}
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".gen.go") {
+			return err
+		}
+		out := "pkg/edgegap/gen/" + filepath.ToSlash(p)
+		if !want[out] {
+			t.Errorf("%s is not produced by scripts/gen-edgegap-client.sh (edgegapgen.Targets); delete it or add a target", out)
+		}
+		delete(want, out)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for out := range want {
+		t.Errorf("%s is missing; run scripts/gen-edgegap-client.sh", out)
+	}
 }
 
 // TestGeneratorVersionMatchesGoMod checks that the version written into the

@@ -1,11 +1,11 @@
-// Command gen-edgegap-client regenerates pkg/edgegap/gen/edgegap.gen.go from
-// Edgegap's Swagger 2.0 document. It is run by scripts/gen-edgegap-client.sh.
+// Command gen-edgegap-client regenerates every generated Edgegap client file
+// (edgegapgen.Targets: the 2024 client in pkg/edgegap/gen and the 2026 v1 and
+// v2 clients below it) from the specs in the shared Edgegap directory. It is
+// run by scripts/gen-edgegap-client.sh.
 //
 // Usage:
 //
-//	gen-edgegap-client [-o output.go] [spec path or URL]
-//
-// The default source is https://api.edgegap.com/swagger.json.
+//	gen-edgegap-client [-root repository] <shared edgegap directory>
 package main
 
 import (
@@ -27,50 +27,57 @@ func main() {
 }
 
 func run() error {
-	out := flag.String("o", "pkg/edgegap/gen/edgegap.gen.go", "output file")
+	root := flag.String("root", ".", "repository root the output paths are relative to")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: gen-edgegap-client [-o output.go] [spec path or URL]")
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: gen-edgegap-client [-root repository] <shared edgegap directory>")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() > 1 {
+	if flag.NArg() != 1 {
 		flag.Usage()
-		return fmt.Errorf("expected at most one spec source, got %d", flag.NArg())
-	}
-	src := edgegapgen.DefaultSource
-	if flag.NArg() == 1 {
-		src = flag.Arg(0)
+		return fmt.Errorf("expected the shared edgegap directory, got %d arguments", flag.NArg())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	spec, err := edgegapgen.ReadSpec(ctx, src)
+	files, err := edgegapgen.GenerateAll(ctx, flag.Arg(0))
 	if err != nil {
 		return err
 	}
-	code, err := edgegapgen.Generate(spec)
-	if err != nil {
-		return err
+	// Write nothing until everything generated, so a failure leaves the
+	// committed files consistent with each other.
+	for _, out := range edgegapgen.Outputs() {
+		path := filepath.Join(*root, filepath.FromSlash(out))
+		if err := writeAtomic(path, files[out]); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s (%d bytes)\n", out, len(files[out]))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".edgegap.gen.*.go.tmp")
+	return nil
+}
+
+func writeAtomic(path string, code []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".edgegap.gen.*.go.tmp")
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(code); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write output: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write output: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), *out); err != nil {
-		return fmt.Errorf("write output: %w", err)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s (%d bytes) from %s\n", *out, len(code), src)
 	return nil
 }
