@@ -239,7 +239,9 @@ const leaseTTL = 3 * time.Second
 // ceil(N / seats) deployments.
 func (f *fleet) open(ctx context.Context) (string, *state.Deployment, bool, error) {
 	key := state.LeaseKey(f.m.cfg.Store.Names.Namespace, f.m.cfg.AppName, f.m.cfg.AppVersion)
-	cur, rev, err := f.leases.Acquire(ctx, key, f.holder, leaseTTL)
+	// One holder per attempt: two requests of this process must exclude
+	// each other as much as two replicas do.
+	cur, rev, err := f.leases.Acquire(ctx, key, f.holder+"."+state.NewFleetID(), leaseTTL)
 	if err != nil {
 		return "", nil, false, err
 	}
@@ -260,8 +262,12 @@ func (f *fleet) open(ctx context.Context) (string, *state.Deployment, bool, erro
 		if !errors.Is(err, state.ErrFull) && !errors.Is(err, state.ErrNotFound) {
 			return "", nil, false, err
 		}
+		if d != nil {
+			f.m.log.Debug("previous deployment takes no seat", "deployment", last, "state", d.State, "seats", len(d.Seats), "reason", d.Reason, "err", err)
+		}
 	}
 	id := state.NewFleetID()
+	f.m.log.Debug("opening a deployment", "deployment", id, "previous", last)
 	seatID := state.SeatID(id)
 	now := f.m.cfg.Now().UTC()
 	d := &state.Deployment{

@@ -220,6 +220,11 @@ func (f *fleet) reconcile(ctx context.Context, dryRun bool) (FleetReconcileResul
 		if seen[d.ID] || d.State == state.DeploymentGone || now.Sub(d.Created) < f.cfg.ReconcileGrace {
 			continue
 		}
+		// An intent whose creator may still be calling Edgegap (waiting
+		// for the deploy budget, or for the answer) is not given up yet.
+		if d.RequestID == "" && now.Sub(d.Created) < deployCallTimeout+5*time.Second {
+			continue
+		}
 		r.Retired = append(r.Retired, d.ID)
 		if !dryRun {
 			f.gone(ctx, d.ID, "edgegap no longer lists it")

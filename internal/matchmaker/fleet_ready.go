@@ -125,11 +125,15 @@ func (f *fleet) observe(ctx context.Context, id string, st *edgegap.DeploymentSt
 // markReady records a ready deployment's address (idempotent: every replica
 // may do it on the same webhook).
 func (f *fleet) markReady(ctx context.Context, id string, st *edgegap.DeploymentStatus) {
+	adopted := false
 	nd, err := f.ledger.Update(ctx, id, func(d *state.Deployment) error {
 		if d.State != state.DeploymentRequested && d.State != state.DeploymentDeploying {
 			return state.ErrNoChange
 		}
 		d.State, d.Reason = state.DeploymentReady, ""
+		// A record without a request id whose create answer was lost: the
+		// ready webhook (by its intent tag) adopts it.
+		adopted = d.RequestID == ""
 		if d.RequestID == "" {
 			d.RequestID = st.RequestID
 		}
@@ -148,6 +152,10 @@ func (f *fleet) markReady(ctx context.Context, id string, st *edgegap.Deployment
 		return
 	}
 	f.view.apply(nd)
+	if adopted && nd.RequestID == st.RequestID {
+		f.m.metrics.fleetAdopted.Inc()
+		f.m.log.Info("deployment adopted", "deployment", id, "request_id", st.RequestID)
+	}
 	if nd.State == state.DeploymentReady && !nd.Ready.IsZero() {
 		f.m.log.Debug("deployment ready", "deployment", id, "request_id", nd.RequestID, "ip", nd.PublicIP)
 	}

@@ -106,7 +106,7 @@ func TestFleetPackingAndWarmFleet(t *testing.T) {
 		}
 	}
 	if n := s.sim.Stats().DeploymentsCreated; n != 10 {
-		t.Fatalf("deployments created: %d, want 10", n)
+		t.Fatalf("deployments created: %d, want 10\n%s", n, s.logs)
 	}
 	if n := s.calls(edgegap.EndpointDeploymentCreate); n != 10 {
 		t.Fatalf("create calls: %d, want 10", n)
@@ -257,7 +257,7 @@ func TestFleetLifecycle(t *testing.T) {
 // deployment, and it is stopped once empty: nothing left running.
 func TestFleetGhostCreateIsAdoptedThenStopped(t *testing.T) {
 	s := newStack(t, edgegapsim.Config{})
-	if err := s.sim.SetFaults(edgegapsim.Faults{GhostRate: 1, Endpoints: []string{edgegap.EndpointDeploymentCreate}}); err != nil {
+	if err := s.sim.SetEndpointFaults(edgegap.EndpointDeploymentCreate, edgegapsim.EndpointFaults{GhostRate: 1}); err != nil {
 		t.Fatal(err)
 	}
 	r := s.start(s.fleetConfig(true))
@@ -265,7 +265,7 @@ func TestFleetGhostCreateIsAdoptedThenStopped(t *testing.T) {
 	if f := fb[len(fb)-1]; f.Kind != protocol.KindError || f.Code != 503 {
 		t.Fatalf("ghost create answered %v", fb)
 	}
-	if err := s.sim.SetFaults(edgegapsim.Faults{}); err != nil {
+	if err := s.sim.SetEndpointFaults(edgegap.EndpointDeploymentCreate, edgegapsim.EndpointFaults{}); err != nil {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
@@ -275,7 +275,7 @@ func TestFleetGhostCreateIsAdoptedThenStopped(t *testing.T) {
 		return nil
 	})
 	if got := testutilCounter(t, r.mm.metrics.fleetAdopted); got < 1 {
-		t.Fatalf("adopted %v, want >= 1", got)
+		t.Fatalf("adopted %v, want >= 1; logs:\n%s", got, s.logs)
 	}
 }
 
@@ -327,9 +327,9 @@ func TestFleetErrorWebhookReplaces(t *testing.T) {
 	var failed atomic.Bool
 	s := newStack(t, edgegapsim.Config{DeployDelay: 20 * time.Millisecond, OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
 		if failed.CompareAndSwap(false, true) {
-			return nil, errors.New("image pull failed")
+			return edgegapsim.DeployHandle{}, errors.New("image pull failed")
 		}
-		return nil, nil
+		return edgegapsim.DeployHandle{}, nil
 	}})
 	s.start(s.fleetConfig(true))
 	fb := s.request(`{"client_ip":"1.2.3.4"}`)
@@ -345,7 +345,7 @@ func TestFleetErrorWebhookReplaces(t *testing.T) {
 // is recorded so a deployment Edgegap might still start gets stopped.
 func TestFleetCouldNotAllocate(t *testing.T) {
 	s := newStack(t, edgegapsim.Config{})
-	if err := s.sim.FailNext(edgegap.EndpointDeploymentCreate, 422); err != nil {
+	if err := s.sim.SetEndpointFaults(edgegap.EndpointDeploymentCreate, edgegapsim.EndpointFaults{CapacityRate: 1}); err != nil {
 		t.Fatal(err)
 	}
 	s.start(s.fleetConfig(true))
