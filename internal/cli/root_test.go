@@ -11,7 +11,7 @@ import (
 )
 
 func TestRootHelp(t *testing.T) {
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "--help")
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "--help")
 	if r.Code != 0 {
 		t.Fatalf("exit %d", r.Code)
 	}
@@ -19,7 +19,7 @@ func TestRootHelp(t *testing.T) {
 }
 
 func TestVersionJSON(t *testing.T) {
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "version", "-o", "json")
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "version", "-o", "json")
 	var v map[string]string
 	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil || r.Code != 0 {
 		t.Fatalf("exit %d %q: %v", r.Code, r.Stdout, err)
@@ -29,7 +29,7 @@ func TestVersionJSON(t *testing.T) {
 			t.Errorf("version JSON lacks %s: %v", k, v)
 		}
 	}
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "version")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "version")
 	if !strings.HasPrefix(r.Stdout, "bevygap ") {
 		t.Errorf("version: %q", r.Stdout)
 	}
@@ -39,7 +39,7 @@ func TestUsageExitCodes(t *testing.T) {
 	for _, args := range [][]string{
 		{"nope"}, {"version", "extra"}, {"--bogus"}, {"version", "-o", "xml"}, {"version", "--log-level", "loud"},
 	} {
-		r := clitest.Exec(t, cli.Run, clitest.Opts{}, args...)
+		r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, args...)
 		if r.Code != 2 || !strings.HasPrefix(r.Stderr, "Error: ") || strings.Count(r.Stderr, "Error:") != 1 {
 			t.Errorf("%v: exit %d, stderr %q", args, r.Code, r.Stderr)
 		}
@@ -60,7 +60,7 @@ func TestConfigShowRedacts(t *testing.T) {
 	}
 	for _, args := range [][]string{{"config", "show"}, {"config", "show", "-o", "json"}} {
 		for _, tty := range []bool{true, false} {
-			r := clitest.Exec(t, cli.Run, clitest.Opts{TTY: tty}, args...)
+			r := clitest.Exec(t, cli.RunIn, clitest.Opts{TTY: tty}, args...)
 			if r.Code != 0 {
 				t.Fatalf("%v: exit %d %s", args, r.Code, r.Stderr)
 			}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
@@ -68,7 +68,7 @@ counts warnings as failures.`,
 	}
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "treat warnings as failures")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 15*time.Second, "give up on the checks after this long")
-	config.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace",
+	settings.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace",
 		"edgegap-url", "edgegap-api-key", "app-name", "app-version", "lightyear-private-key", "lightyear-protocol-id")
 	return cmd
 }
@@ -129,7 +129,7 @@ func Run(ctx context.Context, f *factory.Factory) []Item {
 	add := func(check string, st Status, detail, hint string) {
 		items = append(items, Item{Check: check, Status: st, Detail: detail, Hint: hint})
 	}
-	cfg := f.Config()
+	cfg := f.S()
 
 	// NATS, JetStream, buckets.
 	names, nerr := f.Names()
@@ -180,7 +180,7 @@ func Run(ctx context.Context, f *factory.Factory) []Item {
 	}
 
 	// Edgegap.
-	app, version := cfg.String("app-name"), cfg.String("app-version")
+	app, version := cfg.Matchmaker.AppName, cfg.Matchmaker.AppVersion
 	eg, err := f.Edgegap(factory.EdgegapOptions{})
 	var appOK bool
 	if err != nil {
@@ -228,7 +228,7 @@ func Run(ctx context.Context, f *factory.Factory) []Item {
 	}
 
 	// Lightyear.
-	raw := cfg.String("lightyear-private-key")
+	raw := cfg.Matchmaker.PrivateKey
 	switch k, err := netcode.ParsePrivateKey(raw); {
 	case raw == "":
 		add("lightyear private key", Warn, "not set: all zeros, as the Rust default", "anyone can mint tokens for your servers: set LIGHTYEAR_PRIVATE_KEY")
@@ -239,9 +239,7 @@ func Run(ctx context.Context, f *factory.Factory) []Item {
 	default:
 		add("lightyear private key", OK, "fingerprint "+k.Fingerprint(), "")
 	}
-	if id, err := cfg.Uint64("lightyear-protocol-id"); err != nil {
-		add("lightyear protocol id", Fail, err.Error(), "")
-	} else if cfg.Source("lightyear-protocol-id") == "default" {
+	if id := cfg.Matchmaker.ProtocolID; f.Settings.Source("lightyear-protocol-id") == "default" {
 		add("lightyear protocol id", Warn, fmt.Sprintf("%d (the default)", id), "set lightyear-protocol-id to your game's protocol id")
 	} else {
 		add("lightyear protocol id", OK, fmt.Sprint(id), "")

@@ -19,7 +19,7 @@ type item struct {
 
 func run(t *testing.T, args ...string) ([]item, clitest.Result) {
 	t.Helper()
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, append([]string{"check", "-o", "json"}, args...)...)
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, append([]string{"check", "-o", "json"}, args...)...)
 	var items []item
 	if err := json.Unmarshal([]byte(r.Stdout), &items); err != nil {
 		t.Fatalf("check -o json: %q %v (%s)", r.Stdout, err, r.Stderr)
@@ -55,7 +55,7 @@ func setup(t *testing.T, tag string) *natstest.Server {
 
 func TestAllGood(t *testing.T) {
 	setup(t, "v1.2.3")
-	if r := clitest.Exec(t, cli.Run, clitest.Opts{}, "kv", "init"); r.Code != 0 {
+	if r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "kv", "init"); r.Code != 0 {
 		t.Fatal(r.Stderr)
 	}
 	items, r := run(t)
@@ -70,7 +70,7 @@ func TestAllGood(t *testing.T) {
 	if len(items) != 9 {
 		t.Fatalf("%d checks, want 9", len(items))
 	}
-	tr := clitest.Exec(t, cli.Run, clitest.Opts{}, "check")
+	tr := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "check")
 	golden.Assert(t, "all-good.plain.golden", []byte(portRE.ReplaceAllString(tr.Stdout, "127.0.0.1:<port>")))
 }
 

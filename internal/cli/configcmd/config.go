@@ -45,7 +45,7 @@ keys, private keys, CA contents) are shown as [redacted] when set.`,
 }
 
 func showRun(_ context.Context, o *ShowOptions) error {
-	cfg := o.F.Config()
+	cfg := o.F.Settings
 	entries := cfg.Entries()
 	io := o.F.IOStreams
 	if o.F.Format == output.JSON {

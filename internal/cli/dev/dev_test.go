@@ -50,7 +50,7 @@ func TestDevPlayConnect(t *testing.T) {
 		return nil
 	})
 
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--connect", "--hold", "300ms", "-o", "json")
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--connect", "--hold", "300ms", "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("play --connect: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -74,29 +74,29 @@ func TestDevPlayConnect(t *testing.T) {
 
 	t.Setenv("EDGEGAP_API_KEY", egKey)
 	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		r := clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", egURL)
+		r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", egURL)
 		if strings.TrimSpace(r.Stdout) != "[]" {
 			return fmt.Errorf("sessions ls: %q %s", r.Stdout, r.Stderr)
 		}
 		return nil
 	})
 	// The banner's NATS URL works for the admin commands.
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "kv", "ls", "--names", "--nats-host", natsHost, "--nats-insecure")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "kv", "ls", "--names", "--nats-host", natsHost, "--nats-insecure")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "active_connections") {
 		t.Fatalf("kv ls against dev: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 
 	// play's failure exits: an Error from the gateway is 1, a timeout 124.
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--game", "nope")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--game", "nope")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "Error 503") {
 		t.Fatalf("play for an unknown game: exit %d %s", r.Code, r.Stderr)
 	}
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--timeout", "1ms")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--timeout", "1ms")
 	if r.Code != 124 {
 		t.Fatalf("play --timeout 1ms: exit %d %s", r.Code, r.Stderr)
 	}
 	// Load mode.
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--count", "20", "--concurrency", "5", "-o", "json")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--count", "20", "--concurrency", "5", "-o", "json")
 	var sum struct {
 		Requests, Seats int
 		Errors          map[string]int

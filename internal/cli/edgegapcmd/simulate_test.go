@@ -50,12 +50,12 @@ func TestSimulateThenSessionsLs(t *testing.T) {
 		t.Fatalf("banner %v", banner)
 	}
 	t.Setenv("EDGEGAP_API_KEY", banner["api_key"])
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "[]" {
 		t.Fatalf("sessions ls: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	t.Setenv("EDGEGAP_API_KEY", "token wrong")
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
 	if r.Code != 4 {
 		t.Fatalf("wrong key: exit %d", r.Code)
 	}
@@ -70,7 +70,7 @@ func TestSimulateFlagErrors(t *testing.T) {
 		{"edgegap", "simulate", "--error-rate", "2"},
 		{"edgegap", "simulate", "--sockets", "0"},
 	} {
-		if r := clitest.Exec(t, cli.Run, clitest.Opts{}, args...); r.Code != 2 {
+		if r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, args...); r.Code != 2 {
 			t.Errorf("%v: exit %d", args, r.Code)
 		}
 	}

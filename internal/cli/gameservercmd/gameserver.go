@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
@@ -70,7 +70,7 @@ func NewCmdGameserver(f *factory.Factory) *cobra.Command { return NewCmd(f, nil)
 // NewCmd builds `bevygap gameserver`; runF, when set, replaces the run
 // function (tests check flag parsing with it).
 func NewCmd(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	o := &Options{F: f, Getenv: os.Getenv}
+	o := &Options{F: f, Getenv: f.Env.Get}
 	cmd := &cobra.Command{
 		Use:   "gameserver [flags]",
 		Short: "Run the game-server agent inside an Edgegap deployment",
@@ -125,10 +125,10 @@ bevygap ca-args), as the Rust plugin reads it. Runs until interrupted.`,
 	fl.StringVar(&o.Listen, "listen", "", "UDP address of the simulated game server (default 0.0.0.0:<internal game port>)")
 	fl.StringVar(&o.PublicAddr, "public-addr", "", "address connect tokens name (default ARBITRIUM_PUBLIC_IP:<external game port>)")
 	fl.IntVar(&o.MaxClients, "max-clients", 0, "clients the simulated game server admits at once (default: the deployment's sockets)")
-	config.AddFlags(fl, natsKeys...)
-	config.AddFlags(fl, "port-name")
-	config.AddFlagAs(fl, "lightyear-private-key", "private-key")
-	config.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
+	settings.AddFlags(fl, natsKeys...)
+	settings.AddFlags(fl, "port-name")
+	settings.AddFlagAs(fl, "lightyear-private-key", "private-key")
+	settings.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
 	return cmd
 }
 
@@ -142,7 +142,7 @@ type simSettings struct {
 
 func run(ctx context.Context, o *Options) error {
 	log := o.F.Logger
-	cfg := o.F.Config()
+	s := o.F.S()
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -156,14 +156,14 @@ func run(ctx context.Context, o *Options) error {
 		if !ok {
 			return factory.UsageErrorf("--ca_contents is empty")
 		}
-		cfg.Set("nats-ca-contents", ca)
+		s.NATS.CAContents = ca
 		log.InfoContext(ctx, "NATS root CA from --ca_contents", "bytes", len(ca))
 	}
 	digest, err := certDigest(o, env)
 	if err != nil {
 		return err
 	}
-	portName := cfg.String("port-name")
+	portName := s.Matchmaker.PortName
 	var sim *simSettings
 	if o.Simulate {
 		if sim, err = simulate(o, env, portName); err != nil {
@@ -249,8 +249,8 @@ func normalizeDigest(s string) (string, error) {
 
 // simulate resolves the simulated game server's settings.
 func simulate(o *Options, env gameserver.Env, portName string) (*simSettings, error) {
-	cfg := o.F.Config()
-	raw := cfg.String("lightyear-private-key")
+	st := o.F.S()
+	raw := st.Matchmaker.PrivateKey
 	if raw == "" {
 		return nil, &factory.AuthError{Err: fmt.Errorf("--simulate needs the Lightyear private key: set --private-key or LIGHTYEAR_PRIVATE_KEY")}
 	}
@@ -261,10 +261,7 @@ func simulate(o *Options, env gameserver.Env, portName string) (*simSettings, er
 	if key.IsZero() {
 		o.F.Logger.Warn("the Lightyear private key is all zeros: anyone can mint tokens for this game server")
 	}
-	protocolID, err := cfg.Uint64("lightyear-protocol-id")
-	if err != nil {
-		return nil, err
-	}
+	protocolID := st.Matchmaker.ProtocolID
 	s := &simSettings{listen: o.Listen, key: key, protocolID: protocolID}
 	port, hasPort := env.GamePort(portName)
 	if s.listen == "" {

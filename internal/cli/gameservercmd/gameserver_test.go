@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bevygap/bevygap/internal/cli/clitest"
+	"honnef.co/go/tools/config"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/goleak"
@@ -23,7 +24,6 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natstest"
-	config "github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/gameserver"

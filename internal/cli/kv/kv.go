@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
@@ -27,7 +27,7 @@ func NewCmdKV(f *factory.Factory) *cobra.Command {
 (sessions_eg2ly, sessions_ly2eg, active_connections, unclaimed_sessions,
 cert_digests) and any other bucket on the server.`,
 	}
-	config.AddFlags(cmd.PersistentFlags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
+	settings.AddFlags(cmd.PersistentFlags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
 	cmd.AddCommand(
 		NewCmdInit(f, nil), NewCmdLs(f, nil), NewCmdKeys(f, nil), NewCmdGet(f, nil),
 		NewCmdWatch(f, nil), NewCmdRm(f, nil), NewCmdPurge(f, nil),

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/state"
 )
@@ -73,7 +73,7 @@ this NATS and must not be touched. --all-apps considers every session.`,
 				return factory.UsageErrorf("--yes and --dry-run contradict each other")
 			}
 			o.DryRun = !o.Yes
-			if !o.AllApps && o.F.Config().Source("app-name") == "default" {
+			if !o.AllApps && o.F.Settings.Source("app-name") == "default" {
 				return factory.UsageErrorf("say whose sessions to prune: --app-name (or BEVYGAP_APP_NAME), or --all-apps for every app of the organisation")
 			}
 			o.VersionSet = cmd.Flags().Changed("app-version")
@@ -87,8 +87,8 @@ this NATS and must not be touched. --all-apps considers every session.`,
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "delete the orphaned sessions")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", true, "only show what would be deleted (the default)")
 	cmd.Flags().BoolVar(&o.AllApps, "all-apps", false, "consider the sessions of every app of the organisation, not only app-name")
-	config.AddFlags(cmd.Flags(), "app-name", "app-version")
-	config.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
+	settings.AddFlags(cmd.Flags(), "app-name", "app-version")
+	settings.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
 	return cmd
 }
 
@@ -107,7 +107,7 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 		return err
 	}
 	now := o.F.Now()
-	app, version := o.F.Config().String("app-name"), o.F.Config().String("app-version")
+	app, version := o.F.S().Matchmaker.AppName, o.F.S().Matchmaker.AppVersion
 	versionSet := o.VersionSet
 	ours := map[string]bool{} // deployment request id -> of app-name
 	isOurs := func(dep string) (bool, error) {

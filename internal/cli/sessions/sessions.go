@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 )
 
 // NewCmdSessions builds `bevygap sessions`.
@@ -17,7 +17,7 @@ func NewCmdSessions(f *factory.Factory) *cobra.Command {
 		Long: `List, inspect, delete and prune Edgegap sessions. Every running session keeps
 a paid server alive: prune finds the ones nothing will ever clean up.`,
 	}
-	config.AddFlags(cmd.PersistentFlags(), "edgegap-url", "edgegap-api-key")
+	settings.AddFlags(cmd.PersistentFlags(), "edgegap-url", "edgegap-api-key")
 	cmd.AddCommand(NewCmdLs(f, nil), NewCmdGet(f, nil), NewCmdRm(f, nil), NewCmdPrune(f, nil))
 	return cmd
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
@@ -67,7 +67,7 @@ tampered token.`,
 	}
 	cmd.Flags().StringVar(&o.KeyFile, "private-key-file", "", "read the private key from a file")
 	cmd.Flags().BoolVar(&o.IPv6Std, "ipv6-standard", false, "read IPv6 addresses in the netcode standard encoding")
-	config.AddFlagAs(cmd.Flags(), "lightyear-private-key", "private-key")
+	settings.AddFlagAs(cmd.Flags(), "lightyear-private-key", "private-key")
 	return cmd
 }
 

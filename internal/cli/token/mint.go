@@ -13,7 +13,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
@@ -77,8 +77,8 @@ The private key is never printed, only its fingerprint.`,
 	fl.IntVar(&o.Count, "count", 1, "number of tokens (1 to 100000)")
 	fl.StringVar(&o.KeyFile, "private-key-file", "", "read the private key from a file")
 	fl.BoolVar(&o.IPv6Std, "ipv6-standard", false, "write IPv6 addresses in the netcode standard encoding instead of Lightyear's")
-	config.AddFlagAs(fl, "lightyear-private-key", "private-key")
-	config.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
+	settings.AddFlagAs(fl, "lightyear-private-key", "private-key")
+	settings.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
 	return cmd
 }
 
@@ -116,10 +116,7 @@ func mintRun(_ context.Context, o *MintOptions) error {
 	if err != nil {
 		return err
 	}
-	protocolID, err := o.F.Config().Uint64("lightyear-protocol-id")
-	if err != nil {
-		return err
-	}
+	protocolID := o.F.S().Matchmaker.ProtocolID
 	p := netcode.Params{ServerAddrs: servers, InternalAddrs: internal, ProtocolID: protocolID, ExpireSeconds: o.Expire, TimeoutSeconds: o.Timeout}
 	if o.Expire == 0 {
 		return factory.UsageErrorf("--expire 0: a token must live at least 1 second (negative = never expires)")

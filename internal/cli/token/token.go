@@ -31,9 +31,9 @@ without a matchmaker, and to see what a client was given.`,
 // privateKey resolves the key from --private-key-file or the
 // lightyear-private-key setting (flag --private-key, env, config file).
 func privateKey(f *factory.Factory, file string, required bool) (netcode.PrivateKey, bool, error) {
-	raw := f.Config().String("lightyear-private-key")
+	raw := f.S().Matchmaker.PrivateKey
 	if file != "" {
-		if raw != "" && f.Config().Source("lightyear-private-key") != "default" && strings.HasPrefix(string(f.Config().Source("lightyear-private-key")), "flag") {
+		if raw != "" && strings.HasPrefix(string(f.Settings.Source("lightyear-private-key")), "flag") {
 			return netcode.PrivateKey{}, false, factory.UsageErrorf("use --private-key or --private-key-file, not both")
 		}
 		b, err := os.ReadFile(file)

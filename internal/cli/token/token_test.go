@@ -22,7 +22,7 @@ var keyForms = []string{
 
 func run(t *testing.T, o clitest.Opts, args ...string) clitest.Result {
 	t.Helper()
-	r := clitest.Exec(t, cli.Run, o, args...)
+	r := clitest.Exec(t, cli.RunIn, o, args...)
 	for _, k := range keyForms {
 		if strings.Contains(r.Stdout+r.Stderr, k) {
 			t.Fatalf("%v printed the private key (%q)", args, k)
