@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -87,7 +89,7 @@ for byte, and shares state with them through NATS JetStream.`,
 	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"auto", "text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &factory.UsageError{Msg: err.Error()} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &factory.UsageError{Msg: flagError(err)} })
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
 
@@ -108,6 +110,23 @@ for byte, and shares state with them through NATS JetStream.`,
 	}
 	root.AddCommand(version.NewCmdVersion(f, nil))
 	return root
+}
+
+var badFlagRE = regexp.MustCompile(`for "--([a-z0-9-]+)" flag`)
+
+// flagError names the setting a bad flag value was for, when the flag is
+// one of a setting's aliases (--protocol-id sets lightyear-protocol-id).
+func flagError(err error) string {
+	m := badFlagRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	for _, d := range settings.Defs {
+		if slices.Contains(d.Aliases, m[1]) {
+			return err.Error() + " (setting " + d.Key + ", a " + d.Type() + ")"
+		}
+	}
+	return err.Error()
 }
 
 func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {

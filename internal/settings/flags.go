@@ -80,9 +80,9 @@ func addFlag(fs *pflag.FlagSet, d Def, name, usage string) {
 	}
 }
 
-// presetDefault shows the preset's default in help.
+// presetDefault shows the preset's default in help (a secret's stays hidden).
 func (p Preset) presetDefault(fs *pflag.FlagSet, d Def, name string) {
-	if raw, ok := p.Defaults[d.Key]; ok {
+	if raw, ok := p.Defaults[d.Key]; ok && !d.Secret {
 		if f := fs.Lookup(name); f != nil {
 			f.DefValue = raw
 		}

@@ -19,6 +19,7 @@ import (
 // The argument is exactly what set-caroot-argument.sh builds:
 // --ca_contents '$(cat "$cafile" | tr -d '\n')'
 func TestMatchesRustScript(t *testing.T) {
+	t.Parallel()
 	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "ca-args", "testdata/ca.pem")
 	if r.Code != 0 {
 		t.Fatalf("exit %d %s", r.Code, r.Stderr)
@@ -37,6 +38,7 @@ func TestMatchesRustScript(t *testing.T) {
 }
 
 func TestRejectsNonCertificates(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"empty.pem":  "",
@@ -58,6 +60,7 @@ func TestRejectsNonCertificates(t *testing.T) {
 }
 
 func TestMerge(t *testing.T) {
+	t.Parallel()
 	for _, c := range [][3]string{
 		{"", "--ca_contents 'new'", "--ca_contents 'new'"},
 		{"--foo bar", "--ca_contents 'new'", "--foo bar --ca_contents 'new'"},
@@ -70,15 +73,15 @@ func TestMerge(t *testing.T) {
 }
 
 func TestApply(t *testing.T) {
+	t.Parallel()
 	pem, _ := filepath.Abs("testdata/ca.pem")
-	t.Chdir(t.TempDir())
 	sim, err := edgegapsim.Start(context.Background(), edgegapsim.Config{Apps: []edgegapsim.App{{Name: "game", Versions: []edgegapsim.Version{{Name: "v3", Arguments: "--port 5000 --ca_contents 'old'"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	t.Setenv("EDGEGAP_API_KEY", edgegapsim.DefaultAPIKey)
-	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "ca-args", pem, "--apply", "--app", "game", "--version", "v3", "--edgegap-url", sim.URL(), "-o", "json")
+	vars := map[string]string{"EDGEGAP_API_KEY": edgegapsim.DefaultAPIKey}
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game", "--version", "v3", "--edgegap-url", sim.URL(), "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("exit %d %s", r.Code, r.Stderr)
 	}
@@ -88,7 +91,7 @@ func TestApply(t *testing.T) {
 	if !strings.HasPrefix(got, "--port 5000 --ca_contents '-----BEGIN CERTIFICATE-----") || strings.Contains(got, "'old'") || res.Arguments != got || !res.Applied {
 		t.Fatalf("arguments now %q (result %+v)", got, res)
 	}
-	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "ca-args", pem, "--apply", "--app", "game")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game")
 	if r.Code != 2 {
 		t.Fatalf("--apply without --version: exit %d", r.Code)
 	}

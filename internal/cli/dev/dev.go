@@ -54,7 +54,8 @@ webhook sink wired to the simulator's session webhooks.
 dev reads every setting serve reads (flags below, BEVYGAP_* and Rust env names,
 config file), over its own defaults (the dev preset: a fixed development key,
 the simulator's app, no rate limits, any CORS origin), except those naming
-the services it runs itself: ` + strings.Join(app.DevIgnores, ", ") + `.
+the services it runs itself:
+` + wrap(strings.Join(app.DevIgnores, ", ")+".", 78) + `
 
 Then, in another terminal: bevygap play --connect
 Ctrl-C stops everything cleanly.`,
@@ -115,4 +116,22 @@ func banner(io *iostreams.IOStreams, st *app.Stack, key netcode.PrivateKey, pid 
 	for _, l := range lines {
 		fmt.Fprintln(io.ErrOut, l)
 	}
+}
+
+// wrap breaks s into lines of at most width columns at spaces.
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 && n+1+len(w) > width {
+			b.WriteByte('\n')
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
