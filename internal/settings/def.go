@@ -109,76 +109,74 @@ func splitRaw(d Def, raw string) []string {
 
 // set parses raw into d's field of s; it returns "" or what is allowed.
 func (d Def) set(s *Settings, raw []string) string {
+	switch p := d.field(s).(type) {
+	case *[]string:
+		*p = cleanList(raw)
+		return ""
+	case *[]netip.Prefix:
+		return setPrefixes(p, raw)
+	}
 	one := ""
 	if len(raw) > 0 {
 		one = strings.TrimSpace(raw[0])
 	}
+	return d.setOne(s, one)
+}
+
+// setOne parses a single-valued setting.
+func (d Def) setOne(s *Settings, one string) string {
+	var err error
+	want := ""
 	switch p := d.field(s).(type) {
 	case *string:
 		*p = one
 	case *bool:
-		if one == "" {
-			*p = false
-			return ""
+		want = "true or false"
+		*p = false
+		if one != "" {
+			*p, err = strconv.ParseBool(one)
 		}
-		b, err := strconv.ParseBool(one)
-		if err != nil {
-			return "true or false"
-		}
-		*p = b
 	case *int:
-		n, err := strconv.Atoi(one)
-		if err != nil {
-			return "a whole number"
-		}
-		*p = n
+		want = "a whole number"
+		*p, err = strconv.Atoi(one)
 	case *uint64:
-		n, err := strconv.ParseUint(one, 10, 64)
-		if err != nil {
-			return "a whole number from 0 to 18446744073709551615"
-		}
-		*p = n
+		want = "a whole number from 0 to 18446744073709551615"
+		*p, err = strconv.ParseUint(one, 10, 64)
 	case *float64:
-		f, err := strconv.ParseFloat(one, 64)
-		if err != nil {
-			return "a number"
-		}
-		*p = f
+		want = "a number"
+		*p, err = strconv.ParseFloat(one, 64)
 	case *time.Duration:
-		if one == "" {
-			*p = 0
-			return ""
+		want = "a duration like 30s or 2m"
+		*p = 0
+		if one != "" {
+			*p, err = time.ParseDuration(one)
 		}
-		v, err := time.ParseDuration(one)
-		if err != nil {
-			return "a duration like 30s or 2m"
-		}
-		*p = v
-	case *[]string:
-		*p = cleanList(raw)
 	case *netip.Addr:
-		a, err := netip.ParseAddr(one)
-		if err != nil {
-			return "an IP address"
-		}
-		*p = a
-	case *[]netip.Prefix:
-		var out []netip.Prefix
-		for _, x := range cleanList(raw) {
-			pre, err := netip.ParsePrefix(x)
-			if err != nil {
-				a, aerr := netip.ParseAddr(x)
-				if aerr != nil {
-					return "CIDRs like 10.0.0.0/8 or addresses"
-				}
-				pre = netip.PrefixFrom(a, a.BitLen())
-			}
-			out = append(out, pre)
-		}
-		*p = out
+		want = "an IP address"
+		*p, err = netip.ParseAddr(one)
 	default:
 		panic(fmt.Sprintf("settings: %s has unsupported type %T", d.Key, p))
 	}
+	if err != nil {
+		return want
+	}
+	return ""
+}
+
+func setPrefixes(p *[]netip.Prefix, raw []string) string {
+	var out []netip.Prefix
+	for _, x := range cleanList(raw) {
+		pre, err := netip.ParsePrefix(x)
+		if err != nil {
+			a, aerr := netip.ParseAddr(x)
+			if aerr != nil {
+				return "CIDRs like 10.0.0.0/8 or addresses"
+			}
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, pre)
+	}
+	*p = out
 	return ""
 }
 

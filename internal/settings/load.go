@@ -259,15 +259,6 @@ func (l *Loaded) Source(key string) Source {
 	return l.sources[key]
 }
 
-// FlagName is the flag that sets key in this command (--key or an alias),
-// or "" when the command has none.
-func (l *Loaded) FlagName(key string) string {
-	if f := l.flag(mustLookup(key)); f != nil {
-		return "--" + f.Name
-	}
-	return ""
-}
-
 // Entry is one row of `config show`.
 type Entry struct {
 	Key     string `json:"key"`

@@ -161,7 +161,9 @@ func watchEvents(t *testing.T, e *env, args ...string) string {
 	io, _, out, errOut := iostreamsTest()
 	done := make(chan int, 1)
 	environ := clitest.Opts{Env: e.vars}.Environ(t)
-	go func() { done <- cli.RunIn(ctx, io, environ, append([]string{"kv", "watch", "active_connections"}, args...)) }()
+	go func() {
+		done <- cli.RunIn(ctx, io, environ, append([]string{"kv", "watch", "active_connections"}, args...))
+	}()
 	natstest.CheckFor(t, 5e9, 2e7, func() error {
 		if err := e.store.PutActive(context.Background(), "s1", 7); err != nil {
 			return err

@@ -45,7 +45,9 @@ func running(t *testing.T, env map[string]string, args ...string) (map[string]an
 	io.ErrOut = logs
 	done := make(chan int, 1)
 	environ := clitest.Opts{Env: env}.Environ(t)
-	go func() { done <- cli.RunIn(ctx, io, environ, append([]string{"serve", "--log-format", "json"}, args...)) }()
+	go func() {
+		done <- cli.RunIn(ctx, io, environ, append([]string{"serve", "--log-format", "json"}, args...))
+	}()
 	var up map[string]any
 	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		for _, line := range strings.Split(logs.String(), "\n") {
