@@ -5,6 +5,7 @@ package serve
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -13,15 +14,20 @@ import (
 	"github.com/bevygap/bevygap/internal/settings"
 )
 
-// Options of `serve`.
+// Options of `serve`: what it needs, not the whole factory. Settings and
+// Logger are read when the command runs (the root loads them after the
+// tree is built).
 type Options struct {
-	F                            *factory.Factory
+	Settings func() *settings.Settings
+	Logger   func() *slog.Logger
+	// Getenv reads XDG_STATE_HOME and HOME for the default data-dir.
+	Getenv                       func(string) string
 	Matchmaker, Gateway, Webhook bool
 }
 
 // NewCmdServe builds `bevygap serve`.
 func NewCmdServe(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	o := &Options{F: f}
+	o := &Options{Settings: f.S, Logger: func() *slog.Logger { return f.Logger }, Getenv: f.Env.Get}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the matchmaker, the gateway and the webhook sink",
@@ -64,7 +70,8 @@ must reach it over the internet.`,
 
 func serveRun(ctx context.Context, o *Options) error {
 	parts := app.Parts{Matchmaker: o.Matchmaker, Gateway: o.Gateway, Webhook: o.Webhook}
-	opts, err := app.Serve(*o.F.S(), parts, o.F.Logger, app.StateHome(o.F.Env.Get))
+	log := o.Logger()
+	opts, err := app.Serve(*o.Settings(), parts, log, app.StateHome(o.Getenv))
 	if err != nil {
 		return err
 	}
@@ -72,7 +79,6 @@ func serveRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	log := o.F.Logger
 	attrs := []any{"nats", st.NATSURL}
 	if st.Gateway != nil {
 		attrs = append(attrs, "gateway", st.Gateway.URL(), "webhook", st.Gateway.WebhookURL())
