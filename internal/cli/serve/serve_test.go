@@ -247,3 +247,23 @@ func TestServeEnvErrorNamesKeyAndFlag(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 }
+
+// Domain errors name settings by key; the CLI's hint names the flag of the
+// command that failed.
+func TestHintsNameTheFlag(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"XDG_STATE_HOME": t.TempDir()}
+	sim(t, env)
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: env}, "serve", "--nats-listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0", "--webhook-listen", "127.0.0.1:0")
+	if r.Code != 4 || !strings.Contains(r.Stderr, "Hint: set --lightyear-private-key, BEVYGAP_LIGHTYEAR_PRIVATE_KEY, LIGHTYEAR_PRIVATE_KEY or lightyear-private-key in the config file, or --allow-insecure-key") {
+		t.Errorf("zero key: exit %d %s", r.Code, r.Stderr)
+	}
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "kv", "ls")
+	if r.Code != 4 || !strings.Contains(r.Stderr, "Hint: set --nats-host, BEVYGAP_NATS_HOST, NATS_HOST or nats-host in the config file") {
+		t.Errorf("no NATS host: exit %d %s", r.Code, r.Stderr)
+	}
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "token", "mint", "--server", "1.2.3.4:5", "--protocol-id", "x")
+	if r.Code != 2 || !strings.Contains(r.Stderr, `for "--protocol-id" flag`) || !strings.Contains(r.Stderr, "(setting lightyear-protocol-id, a uint64)") {
+		t.Errorf("bad alias flag: exit %d %s", r.Code, r.Stderr)
+	}
+}
