@@ -47,7 +47,7 @@ func ServiceNATSOptions(s settings.NATS, name string, log *slog.Logger) natsconn
 // Names are the (possibly namespaced) NATS names.
 func Names(s settings.NATS) (state.Names, error) { return state.NewNames(s.Namespace) }
 
-// ErrNoAPIKey wraps edgegap.ErrNoAPIKey with the setting to set.
+// errNoAPIKey wraps edgegap.ErrNoAPIKey with the setting to set.
 var errNoAPIKey = fmt.Errorf("%w: set edgegap-api-key (EDGEGAP_API_KEY); for the simulator use 'token bevygap-dev'", edgegap.ErrNoAPIKey)
 
 // Budget is the process-wide Edgegap rate budget (0 = unlimited).
@@ -208,6 +208,9 @@ type Parts struct{ Matchmaker, Gateway, Webhook bool }
 // Serve builds the Options of `bevygap serve`: a NATS server to connect to
 // (nats-host) or an embedded one, and the selected parts against Edgegap.
 func Serve(s settings.Settings, parts Parts, log *slog.Logger, stateHome func() (string, error)) (Options, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	names, err := Names(s.NATS)
 	if err != nil {
 		return Options{}, err

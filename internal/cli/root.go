@@ -138,8 +138,8 @@ func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 		return &factory.UsageError{Msg: err.Error()}
 	}
 	f.Format = format
-	lo := settings.LoadOptions{Env: f.Env, File: g.config, Flags: cmd.Flags(), Keys: SettingsKeys(cmd)}
-	if cmd.Annotations[AnnotationPreset] == app.DevPreset.Name {
+	lo := settings.LoadOptions{Env: f.Env, File: g.config, Flags: cmd.Flags(), Keys: settingsKeys(cmd)}
+	if cmd.Annotations[factory.AnnotationPreset] == app.DevPreset.Name {
 		lo.Preset = app.DevPreset
 	}
 	loaded, err := settings.Load(lo)
@@ -175,18 +175,10 @@ func newLogger(w io.Writer, tty bool, level, format string) (*slog.Logger, error
 	return nil, &factory.UsageError{Msg: fmt.Sprintf("invalid --log-format %q: use auto, text or json", format)}
 }
 
-// Annotations a command sets to tell the root how to load its settings.
-const (
-	// AnnotationPreset names a settings preset ("dev": app.DevPreset).
-	AnnotationPreset = "bevygap/settings-preset"
-	// AnnotationKeys lists, comma-separated, settings the command reads
-	// without a flag of its own (checked like its flags' settings).
-	AnnotationKeys = "bevygap/settings-keys"
-)
-
-// SettingsKeys are the settings cmd reads without a flag (AnnotationKeys).
-func SettingsKeys(cmd *cobra.Command) []string {
-	if k := cmd.Annotations[AnnotationKeys]; k != "" {
+// settingsKeys are the settings cmd reads without a flag
+// (factory.AnnotationKeys).
+func settingsKeys(cmd *cobra.Command) []string {
+	if k := cmd.Annotations[factory.AnnotationKeys]; k != "" {
 		return strings.Split(k, ",")
 	}
 	return nil

@@ -212,21 +212,14 @@ func (d Def) Format(s *Settings) string {
 		return p.String()
 	case *float64:
 		return strconv.FormatFloat(*p, 'g', -1, 64)
-	default:
-		return fmt.Sprint(reflectDeref(p))
-	}
-}
-
-func reflectDeref(p any) any {
-	switch v := p.(type) {
 	case *bool:
-		return *v
+		return strconv.FormatBool(*p)
 	case *int:
-		return *v
+		return strconv.Itoa(*p)
 	case *uint64:
-		return *v
+		return strconv.FormatUint(*p, 10)
 	}
-	return p
+	panic(fmt.Sprintf("settings: %s has unsupported type", d.Key))
 }
 
 // Limits, named by what they allow.

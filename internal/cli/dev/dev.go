@@ -21,14 +21,6 @@ import (
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
-// Annotation keys the root reads (internal/cli: AnnotationPreset,
-// AnnotationKeys); repeated here because a command package does not import
-// the root.
-const (
-	annotationPreset = "bevygap/settings-preset"
-	annotationKeys   = "bevygap/settings-keys"
-)
-
 // Options of `dev`: what the command needs, not the whole factory.
 // Settings and Logger are read when the command runs (the root loads
 // them after the tree is built).
@@ -60,7 +52,7 @@ the services it runs itself:
 Then, in another terminal: bevygap play --connect
 Ctrl-C stops everything cleanly.`,
 		Args:        cobra.NoArgs,
-		Annotations: map[string]string{annotationPreset: app.DevPreset.Name, annotationKeys: strings.Join(app.DevKeys(), ",")},
+		Annotations: map[string]string{factory.AnnotationPreset: app.DevPreset.Name, factory.AnnotationKeys: strings.Join(app.DevKeys(), ",")},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), o)

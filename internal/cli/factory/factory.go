@@ -22,6 +22,15 @@ import (
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
+// Annotations a command sets to tell the root how to load its settings.
+const (
+	// AnnotationPreset names a settings preset ("dev": app.DevPreset).
+	AnnotationPreset = "bevygap/settings-preset"
+	// AnnotationKeys lists, comma-separated, settings the command reads
+	// without a flag of its own (checked like its flags' settings).
+	AnnotationKeys = "bevygap/settings-keys"
+)
+
 // Factory is shared by every command of one process. It does not read the
 // process environment: Env is given to it (cli.Main passes the process's,
 // tests their own), so command tests can run in parallel.
