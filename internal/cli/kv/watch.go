@@ -9,20 +9,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // WatchOptions of `kv watch`.
 type WatchOptions struct {
-	F       *factory.Factory
+	D       *Deps
 	Buckets []string
 	Initial bool
 }
 
 // NewCmdWatch builds `kv watch`.
-func NewCmdWatch(f *factory.Factory, runF func(context.Context, *WatchOptions) error) *cobra.Command {
-	o := &WatchOptions{F: f}
+func NewCmdWatch(d *Deps, runF func(context.Context, *WatchOptions) error) *cobra.Command {
+	o := &WatchOptions{D: d}
 	cmd := &cobra.Command{
 		Use:   "watch [<bucket>...]",
 		Short: "Print put, delete and purge events live until interrupted",
@@ -42,11 +41,11 @@ object per line.`,
 }
 
 func watchRun(ctx context.Context, o *WatchOptions) error {
-	names, err := o.F.Names()
+	names, err := o.D.Names()
 	if err != nil {
 		return err
 	}
-	nc, js, err := connWith(ctx, o.F.ServiceNATS) // a watch runs until interrupted
+	nc, js, err := connWith(ctx, o.D.ServiceNATS) // a watch runs until interrupted
 	if err != nil {
 		return err
 	}
@@ -71,7 +70,7 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 		}
 		watchers = append(watchers, w)
 	}
-	io := o.F.IOStreams
+	io := o.D.IO
 	if io.IsStderrTTY() {
 		fmt.Fprintf(io.ErrOut, "Watching %v (Ctrl-C to stop)\n", buckets)
 	}
@@ -120,13 +119,13 @@ func watchBucket(ctx, wctx context.Context, js jetstream.JetStream, b string, in
 
 // eventPrinter prints one watch event as JSON or as a line.
 func eventPrinter(o *WatchOptions) func(jetstream.KeyValueEntry) error {
-	io := o.F.IOStreams
+	io := o.D.IO
 	enc := json.NewEncoder(io.Out)
-	th := o.F.Theme()
+	th := output.NewTheme(o.D.IO)
 	return func(e jetstream.KeyValueEntry) error {
 		ent := entryOf(e)
 		ent.Operation = opName(e.Operation())
-		if o.F.Format == output.JSON {
+		if o.D.Format() == output.JSON {
 			return enc.Encode(ent)
 		}
 		ts := ent.Created.Format(time.RFC3339Nano)
