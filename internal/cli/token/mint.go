@@ -19,7 +19,7 @@ import (
 
 // MintOptions of `token mint`.
 type MintOptions struct {
-	F        *factory.Factory
+	D        *Deps
 	Servers  []string
 	Internal []string
 	ClientID string
@@ -45,8 +45,8 @@ type Minted struct {
 }
 
 // NewCmdMint builds `token mint`.
-func NewCmdMint(f *factory.Factory, runF func(context.Context, *MintOptions) error) *cobra.Command {
-	o := &MintOptions{F: f}
+func NewCmdMint(d *Deps, runF func(context.Context, *MintOptions) error) *cobra.Command {
+	o := &MintOptions{D: d}
 	cmd := &cobra.Command{
 		Use:   "mint --server <ip:port> [flags]",
 		Short: "Mint connect tokens for a game server",
@@ -102,7 +102,7 @@ func mintRun(_ context.Context, o *MintOptions) error {
 	if err != nil {
 		return err
 	}
-	key, _, err := privateKey(o.F, o.KeyFile, true)
+	key, _, err := privateKey(o.D, o.KeyFile, true)
 	if err != nil {
 		return err
 	}
@@ -110,10 +110,10 @@ func mintRun(_ context.Context, o *MintOptions) error {
 	if err != nil {
 		return err
 	}
-	m.Now = o.F.Now
+	m.Now = o.D.Now
 	var all []Minted
-	io := o.F.IOStreams
-	piped := o.F.Format == output.Plain || (o.F.Format == output.Table && !io.IsStdoutTTY())
+	io := o.D.IO
+	piped := o.D.Format() == output.Plain || (o.D.Format() == output.Table && !io.IsStdoutTTY())
 	for range o.Count {
 		mt, err := mintOne(m, &p, fixedID, key)
 		if err != nil {
@@ -148,7 +148,7 @@ func mintParams(o *MintOptions) (netcode.Params, *uint64, error) {
 	if o.Count < 1 || o.Count > 100000 {
 		return p, nil, factory.UsageErrorf("--count %d: want 1 to 100000", o.Count)
 	}
-	p = netcode.Params{ServerAddrs: servers, InternalAddrs: internal, ProtocolID: o.F.S().Matchmaker.ProtocolID, ExpireSeconds: o.Expire, TimeoutSeconds: o.Timeout}
+	p = netcode.Params{ServerAddrs: servers, InternalAddrs: internal, ProtocolID: o.D.Settings().Matchmaker.ProtocolID, ExpireSeconds: o.Expire, TimeoutSeconds: o.Timeout}
 	if o.Expire == 0 {
 		return p, nil, factory.UsageErrorf("--expire 0: a token must live at least 1 second (negative = never expires)")
 	}
@@ -204,16 +204,16 @@ func mintOne(m *netcode.Minter, p *netcode.Params, fixedID *uint64, key netcode.
 
 // printMinted writes the tokens as JSON or as a summary for a terminal.
 func printMinted(o *MintOptions, all []Minted) error {
-	io := o.F.IOStreams
+	io := o.D.IO
 	switch {
-	case o.F.Format == output.JSON && o.Count == 1:
+	case o.D.Format() == output.JSON && o.Count == 1:
 		return output.WriteJSON(io.Out, all[0])
-	case o.F.Format == output.JSON:
+	case o.D.Format() == output.JSON:
 		return output.WriteJSON(io.Out, all)
 	case len(all) == 0:
 		return nil
 	}
-	th := o.F.Theme()
+	th := output.NewTheme(o.D.IO)
 	for _, mt := range all {
 		exp := "never"
 		if mt.Expires != nil {
