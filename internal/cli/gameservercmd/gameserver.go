@@ -9,24 +9,32 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
+	"github.com/bevygap/bevygap/pkg/state"
 )
 
 // Options of `gameserver`.
 type Options struct {
-	F *factory.Factory
-	// Getenv reads the ARBITRIUM_* variables. Default os.Getenv.
+	// Settings and Logger are read when the command runs (the root loads
+	// them after the tree is built); Store connects to NATS (reconnecting
+	// forever) and opens the buckets.
+	Settings func() *settings.Settings
+	Logger   func() *slog.Logger
+	Store    func(ctx context.Context, name string) (*state.Store, *nats.Conn, error)
+	// Getenv reads the ARBITRIUM_* variables (the command's environment).
 	Getenv func(string) string
 
 	CAContents string
@@ -70,7 +78,7 @@ func NewCmdGameserver(f *factory.Factory) *cobra.Command { return NewCmd(f, nil)
 // NewCmd builds `bevygap gameserver`; runF, when set, replaces the run
 // function (tests check flag parsing with it).
 func NewCmd(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	o := &Options{F: f, Getenv: f.Env.Get}
+	o := &Options{Settings: f.S, Logger: func() *slog.Logger { return f.Logger }, Store: f.ServiceStore, Getenv: f.Env.Get}
 	cmd := &cobra.Command{
 		Use:   "gameserver [flags]",
 		Short: "Run the game-server agent inside an Edgegap deployment",
@@ -141,13 +149,9 @@ type simSettings struct {
 }
 
 func run(ctx context.Context, o *Options) error {
-	log := o.F.Logger
-	s := o.F.S()
-	getenv := o.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	env, err := gameserver.ReadEnv(getenv)
+	log := o.Logger()
+	s := o.Settings()
+	env, err := gameserver.ReadEnv(o.Getenv)
 	if err != nil {
 		return err
 	}
@@ -171,7 +175,7 @@ func run(ctx context.Context, o *Options) error {
 		}
 	}
 
-	store, nc, err := o.F.ServiceStore(ctx, "bevygap_server_plugin")
+	store, nc, err := o.Store(ctx, "bevygap_server_plugin")
 	if err != nil {
 		return err
 	}
@@ -228,7 +232,7 @@ func certDigest(o *Options, env gameserver.Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	o.F.Logger.Info("generated a self-signed certificate", "cert_digest", c.Digest)
+	o.Logger().Info("generated a self-signed certificate", "cert_digest", c.Digest)
 	return c.Digest, nil
 }
 
@@ -249,7 +253,7 @@ func normalizeDigest(s string) (string, error) {
 
 // simulate resolves the simulated game server's settings.
 func simulate(o *Options, env gameserver.Env, portName string) (*simSettings, error) {
-	st := o.F.S()
+	st := o.Settings()
 	raw := st.Matchmaker.PrivateKey
 	if raw == "" {
 		return nil, &factory.AuthError{Err: fmt.Errorf("--simulate needs the Lightyear private key: set --private-key or LIGHTYEAR_PRIVATE_KEY")}
@@ -259,7 +263,7 @@ func simulate(o *Options, env gameserver.Env, portName string) (*simSettings, er
 		return nil, err
 	}
 	if key.IsZero() {
-		o.F.Logger.Warn("the Lightyear private key is all zeros: anyone can mint tokens for this game server")
+		o.Logger().Warn("the Lightyear private key is all zeros: anyone can mint tokens for this game server")
 	}
 	protocolID := st.Matchmaker.ProtocolID
 	s := &simSettings{listen: o.Listen, key: key, protocolID: protocolID}
