@@ -22,9 +22,9 @@ import (
 // returns whether bevygap reads it and whether the setting is a secret.
 // (The one place that knows the declaration's shape.)
 func settingEnv(name string) (known, secret bool) {
-	for _, s := range settings.Settings {
-		if name == settings.EnvName(s.Key) || slices.Contains(s.Legacy, name) {
-			return true, s.Secret
+	for _, d := range settings.Defs {
+		if slices.Contains(d.Envs(), name) {
+			return true, d.Secret
 		}
 	}
 	return false, false

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go run ./internal/cmd/gendocs .
-echo "generated docs/cli, docs/man and completions/"
+echo "generated docs/cli, docs/man, completions/ and the README configuration table"

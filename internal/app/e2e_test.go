@@ -17,11 +17,8 @@ import (
 
 	devstack "github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/client"
-	"github.com/bevygap/bevygap/internal/gateway"
-	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/internal/simserver"
-	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
@@ -52,23 +49,24 @@ func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) 
 		default:
 		}
 	}
-	unlimited, _ := edgegap.NewBudget(edgegap.BudgetConfig{}) // as bevygap dev: the simulator is local
-	st, err := devstack.Start(context.Background(), devstack.Options{
-		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Embedded:  natsOpts(t),
-		Simulator: &edgegapsim.Config{DeployDelay: deployDelay, Sockets: 8, EmptyTTL: 500 * time.Millisecond, RateLimits: &edgegapsim.RateLimits{Create: 1000, Status: 1000}},
-		GameServers: func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-			return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982, OnDeny: onDeny})
-		},
-		Edgegap: edgegap.Config{Budget: unlimited},
-		Matchmaker: &matchmaker.Config{
-			AppName: edgegapsim.DefaultApp, AppVersion: edgegapsim.DefaultVersion, PrivateKey: key, ProtocolID: 1982,
-			RequireCertDigest: true, UnclaimedTTL: unclaimedTTL, MaxInFlight: 1000,
-		},
-		BootCheck:   true,
-		Gateway:     &gateway.Config{RatePerMinute: 0, MaxPendingPerIP: 10000, MaxPendingTotal: 10000, AllowClientIPOverride: true},
-		GatewayAddr: "127.0.0.1:0", WebhookAddr: "127.0.0.1:0",
-	})
+	// The dev preset, as `bevygap dev` runs it, on loopback ports chosen by
+	// the system and an in-process-only NATS with a temp store.
+	s := devstack.DevSettings()
+	s.Matchmaker.PrivateKey, s.Matchmaker.UnclaimedTTL = testKey, unclaimedTTL
+	s.Dev.DeployDelay, s.Dev.Sockets, s.Dev.EmptyTTL = deployDelay, 8, 500*time.Millisecond
+	s.Dev.EdgegapListen, s.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	s.Serve.NATSListen, s.Serve.DataDir = "", t.TempDir()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := devstack.Dev(s, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.GameServers = func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+		return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982, OnDeny: onDeny})
+	}
+	st, err := devstack.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,5 +297,17 @@ func TestTwoHundredPlayers(t *testing.T) {
 		len(seatTimes), played.Round(time.Millisecond), st.SessionsDeleted, (time.Since(begin) - played).Round(time.Millisecond), worst.Round(time.Millisecond), st.DeploymentsCreated)
 	if st.SessionsCreated != n || st.SessionsDeleted != n {
 		t.Fatalf("created %d, deleted %d sessions; want %d", st.SessionsCreated, st.SessionsDeleted, n)
+	}
+}
+
+// The dev preset is valid and differs from the declared defaults only
+// where dev means it to.
+func TestDevPresetValid(t *testing.T) {
+	s := devstack.DevSettings()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Matchmaker.AppName != edgegapsim.DefaultApp || s.Gateway.RatePerMinute != 0 || s.Matchmaker.PrivateKey != devstack.DevKey {
+		t.Fatalf("dev preset not applied: %+v", s.Matchmaker)
 	}
 }

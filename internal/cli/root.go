@@ -11,11 +11,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/cli/caargs"
 	"github.com/bevygap/bevygap/internal/cli/check"
 	"github.com/bevygap/bevygap/internal/cli/configcmd"
@@ -30,9 +34,10 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/token"
 	"github.com/bevygap/bevygap/internal/cli/version"
 	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/natsconn"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 )
 
@@ -84,7 +89,7 @@ for byte, and shares state with them through NATS JetStream.`,
 	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"auto", "text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &factory.UsageError{Msg: err.Error()} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &factory.UsageError{Msg: flagError(err)} })
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
 
@@ -107,6 +112,23 @@ for byte, and shares state with them through NATS JetStream.`,
 	return root
 }
 
+var badFlagRE = regexp.MustCompile(`for "--([a-z0-9-]+)" flag`)
+
+// flagError names the setting a bad flag value was for, when the flag is
+// one of a setting's aliases (--protocol-id sets lightyear-protocol-id).
+func flagError(err error) string {
+	m := badFlagRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	for _, d := range settings.Defs {
+		if slices.Contains(d.Aliases, m[1]) {
+			return err.Error() + " (setting " + d.Key + ", a " + d.Type() + ")"
+		}
+	}
+	return err.Error()
+}
+
 func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 	if g.noColor {
 		f.IOStreams.SetColorEnabled(false)
@@ -116,11 +138,15 @@ func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 		return &factory.UsageError{Msg: err.Error()}
 	}
 	f.Format = format
-	cfg, err := config.Load(g.config, cmd.Flags())
+	lo := settings.LoadOptions{Env: f.Env, File: g.config, Flags: cmd.Flags(), Keys: settingsKeys(cmd)}
+	if cmd.Annotations[factory.AnnotationPreset] == app.DevPreset.Name {
+		lo.Preset = app.DevPreset
+	}
+	loaded, err := settings.Load(lo)
 	if err != nil {
 		return err
 	}
-	f.Cfg = cfg
+	f.Settings = loaded
 	logger, err := newLogger(f.IOStreams.ErrOut, f.IOStreams.IsStderrTTY(), g.logLevel, g.logFormat)
 	if err != nil {
 		return err
@@ -149,6 +175,15 @@ func newLogger(w io.Writer, tty bool, level, format string) (*slog.Logger, error
 	return nil, &factory.UsageError{Msg: fmt.Sprintf("invalid --log-format %q: use auto, text or json", format)}
 }
 
+// settingsKeys are the settings cmd reads without a flag
+// (factory.AnnotationKeys).
+func settingsKeys(cmd *cobra.Command) []string {
+	if k := cmd.Annotations[factory.AnnotationKeys]; k != "" {
+		return strings.Split(k, ",")
+	}
+	return nil
+}
+
 // Main runs bevygap with args and returns the process exit code.
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -156,13 +191,20 @@ func Main(args []string) int {
 	return Run(ctx, iostreams.System(), args)
 }
 
-// Run executes the command tree with the given streams (tests call it in-process).
+// Run executes the command tree with the given streams and the process's
+// environment.
 func Run(ctx context.Context, io *iostreams.IOStreams, args []string) int {
-	f := factory.New(io)
+	return RunIn(ctx, io, settings.OSEnv(), args)
+}
+
+// RunIn executes the command tree with the given streams and environment
+// (tests call it in-process, in parallel, each with its own environment).
+func RunIn(ctx context.Context, io *iostreams.IOStreams, env settings.Env, args []string) int {
+	f := factory.New(io, env)
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(io.In)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
@@ -170,7 +212,11 @@ func Run(ctx context.Context, io *iostreams.IOStreams, args []string) int {
 	var silent *factory.SilentError
 	if !errors.As(err, &silent) {
 		fmt.Fprintf(io.ErrOut, "Error: %s\n", oneLine(err.Error()))
-		if hint := hintFor(err); hint != "" {
+		var fs *pflag.FlagSet
+		if cmd != nil {
+			fs = cmd.Flags()
+		}
+		if hint := hintFor(err, fs); hint != "" {
 			fmt.Fprintf(io.ErrOut, "Hint: %s\n", hint)
 		}
 	}
@@ -185,7 +231,7 @@ func ExitCode(ctx context.Context, err error) int {
 	var silent *factory.SilentError
 	var coded *factory.ExitError
 	var auth *factory.AuthError
-	var invalid *config.InvalidError
+	var invalid *settings.InvalidError
 	switch {
 	case errors.As(err, &silent):
 		return silent.Code
@@ -193,8 +239,8 @@ func ExitCode(ctx context.Context, err error) int {
 		return coded.Code
 	case errors.As(err, &usage), errors.As(err, &invalid), isCobraUsage(err):
 		return ExitUsage
-	case errors.As(err, &auth), errors.Is(err, natsconn.ErrNoHost), errors.Is(err, natsconn.ErrAuth), errors.Is(err, config.ErrConfigFile),
-		edgegap.IsUnauthorized(err), errors.Is(err, edgegap.ErrNoAPIKey):
+	case errors.As(err, &auth), errors.Is(err, natsconn.ErrNoHost), errors.Is(err, natsconn.ErrAuth), errors.Is(err, settings.ErrConfigFile),
+		edgegap.IsUnauthorized(err), errors.Is(err, edgegap.ErrNoAPIKey), errors.Is(err, matchmaker.ErrInsecureKey):
 		return ExitAuth
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitInterrupted
@@ -213,16 +259,43 @@ func isCobraUsage(err error) bool {
 		strings.HasPrefix(m, "invalid argument")
 }
 
-func hintFor(err error) string {
+func hintFor(err error, fs *pflag.FlagSet) string {
 	switch {
 	case errors.Is(err, natsconn.ErrNoHost):
-		return "set NATS_HOST (and NATS_INSECURE=1 for a server without TLS), or run `bevygap dev` for a local stack"
+		return "set " + setting(fs, "nats-host") + " (and NATS_INSECURE=1 for a server without TLS), or run `bevygap dev` for a local stack"
 	case errors.Is(err, natsconn.ErrTLS):
 		return "NATS_INSECURE=1 connects without TLS; NATS_CA names a CA file for a self-signed server"
 	case edgegap.IsUnauthorized(err):
-		return "Edgegap refused the API key: check EDGEGAP_API_KEY (the simulator's key is 'token bevygap-dev') and --edgegap-url"
+		return "Edgegap refused the API key: check " + setting(fs, "edgegap-api-key") + " (the simulator's key is 'token bevygap-dev') and " + setting(fs, "edgegap-url")
+	case errors.Is(err, edgegap.ErrNoAPIKey):
+		return "set " + setting(fs, "edgegap-api-key")
+	case errors.Is(err, matchmaker.ErrInsecureKey):
+		return "set " + setting(fs, "lightyear-private-key") + ", or " + setting(fs, "allow-insecure-key") + " for local development"
 	case isCobraUsage(err):
 		return "see `bevygap --help`"
 	}
+	var invalid *settings.InvalidError
+	if errors.As(err, &invalid) {
+		return "set " + setting(fs, invalid.Key)
+	}
 	return ""
+}
+
+// setting names how to set key in the command that failed: its flag (when
+// the command has one), its environment names and its config-file key.
+// Domain errors speak of settings by key; only here do keys become flags.
+func setting(fs *pflag.FlagSet, key string) string {
+	d, ok := settings.Lookup(key)
+	if !ok {
+		return key
+	}
+	var ways []string
+	for _, name := range append([]string{key}, d.Aliases...) {
+		if fs != nil && fs.Lookup(name) != nil {
+			ways = append(ways, "--"+name)
+			break
+		}
+	}
+	ways = append(ways, d.Envs()...)
+	return strings.Join(ways, ", ") + " or " + key + " in the config file"
 }

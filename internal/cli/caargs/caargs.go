@@ -11,7 +11,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 )
 
@@ -64,7 +64,7 @@ version's arguments, replacing an existing --ca_contents and keeping the rest.`,
 	cmd.Flags().BoolVar(&o.Apply, "apply", false, "PATCH the argument onto the Edgegap app version")
 	cmd.Flags().StringVar(&o.App, "app", "", "Edgegap application (with --apply)")
 	cmd.Flags().StringVar(&o.Version, "version", "", "Edgegap application version (with --apply)")
-	config.AddFlags(cmd.Flags(), "edgegap-url", "edgegap-api-key")
+	settings.AddFlags(cmd.Flags(), "edgegap-url", "edgegap-api-key")
 	return cmd
 }
 

@@ -19,7 +19,8 @@ import (
 // The argument is exactly what set-caroot-argument.sh builds:
 // --ca_contents '$(cat "$cafile" | tr -d '\n')'
 func TestMatchesRustScript(t *testing.T) {
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "ca-args", "testdata/ca.pem")
+	t.Parallel()
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "ca-args", "testdata/ca.pem")
 	if r.Code != 0 {
 		t.Fatalf("exit %d %s", r.Code, r.Stderr)
 	}
@@ -37,6 +38,7 @@ func TestMatchesRustScript(t *testing.T) {
 }
 
 func TestRejectsNonCertificates(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"empty.pem":  "",
@@ -46,27 +48,27 @@ func TestRejectsNonCertificates(t *testing.T) {
 	} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(content), 0o600)
-		r := clitest.Exec(t, cli.Run, clitest.Opts{}, "ca-args", p)
+		r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "ca-args", p)
 		if r.Code != 1 || !strings.Contains(r.Stderr, name) {
 			t.Errorf("%s: exit %d %q", name, r.Code, r.Stderr)
 		}
 	}
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "ca-args", filepath.Join(dir, "missing.pem"))
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "ca-args", filepath.Join(dir, "missing.pem"))
 	if r.Code != 1 || !strings.Contains(r.Stderr, "missing.pem") {
 		t.Errorf("missing file: exit %d %q", r.Code, r.Stderr)
 	}
 }
 
 func TestApply(t *testing.T) {
+	t.Parallel()
 	pem, _ := filepath.Abs("testdata/ca.pem")
-	t.Chdir(t.TempDir())
 	sim, err := edgegapsim.Start(context.Background(), edgegapsim.Config{Apps: []edgegapsim.App{{Name: "game", Versions: []edgegapsim.Version{{Name: "v3", Arguments: "--port 5000 --ca_contents 'old'"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	t.Setenv("EDGEGAP_API_KEY", edgegapsim.DefaultAPIKey)
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "ca-args", pem, "--apply", "--app", "game", "--version", "v3", "--edgegap-url", sim.URL(), "-o", "json")
+	vars := map[string]string{"EDGEGAP_API_KEY": edgegapsim.DefaultAPIKey}
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game", "--version", "v3", "--edgegap-url", sim.URL(), "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("exit %d %s", r.Code, r.Stderr)
 	}
@@ -76,7 +78,7 @@ func TestApply(t *testing.T) {
 	if !strings.HasPrefix(got, "--port 5000 --ca_contents '-----BEGIN CERTIFICATE-----") || strings.Contains(got, "'old'") || res.Arguments != got || !res.Applied {
 		t.Fatalf("arguments now %q (result %+v)", got, res)
 	}
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "ca-args", pem, "--apply", "--app", "game")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game")
 	if r.Code != 2 {
 		t.Fatalf("--apply without --version: exit %d", r.Code)
 	}

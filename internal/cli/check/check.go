@@ -13,8 +13,9 @@ import (
 	checks "github.com/bevygap/bevygap/internal/check"
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/state"
 )
 
 // Options of `check`.
@@ -60,7 +61,7 @@ counts warnings as failures.`,
 	}
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "treat warnings as failures")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 15*time.Second, "give up on the checks after this long")
-	config.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace",
+	settings.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace",
 		"edgegap-url", "edgegap-api-key", "app-name", "app-version", "lightyear-private-key", "lightyear-protocol-id")
 	return cmd
 }
@@ -114,16 +115,16 @@ func run(ctx context.Context, o *Options) error {
 
 // Run performs every check with the factory's configuration.
 func Run(ctx context.Context, f *factory.Factory) []Item {
-	cfg := f.Config()
+	cfg := f.S()
+	names, nerr := f.Names()
 	return checks.Run(ctx, checks.Config{
-		Names:   f.Names,
+		Names:   func() (state.Names, error) { return names, nerr },
 		Connect: func(ctx context.Context) (*nats.Conn, error) { return f.NATS(ctx, "bevygap-check") },
 		Edgegap: func() (*edgegap.Client, error) { return f.Edgegap(factory.EdgegapOptions{}) },
-		AppName: cfg.String("app-name"), AppVersion: cfg.String("app-version"),
-		PrivateKey: cfg.String("lightyear-private-key"),
+		AppName: cfg.Matchmaker.AppName, AppVersion: cfg.Matchmaker.AppVersion,
+		PrivateKey: cfg.Matchmaker.PrivateKey,
 		ProtocolID: func() (uint64, bool, error) {
-			id, err := cfg.Uint64("lightyear-protocol-id")
-			return id, cfg.Source("lightyear-protocol-id") == "default", err
+			return cfg.Matchmaker.ProtocolID, f.Settings.Source("lightyear-protocol-id") == "default", nil
 		},
 	})
 }

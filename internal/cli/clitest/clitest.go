@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/settings"
 )
 
 // Result is what one invocation printed and returned.
@@ -17,13 +18,27 @@ type Result struct {
 	Code           int
 }
 
-// Runner is cli.Run; injected to avoid an import cycle with package cli.
-type Runner func(ctx context.Context, io *iostreams.IOStreams, args []string) int
+// Runner is cli.RunIn; injected to avoid an import cycle with package cli.
+type Runner func(ctx context.Context, io *iostreams.IOStreams, env settings.Env, args []string) int
 
 // Opts configures one invocation.
 type Opts struct {
 	TTY   bool
 	Stdin string
+	// Env is the whole environment the command sees (nothing of the
+	// process's), so tests that pass their own can run in parallel.
+	Env map[string]string
+	// Dir is searched for bevygap.yaml (default: a fresh empty directory).
+	Dir string
+}
+
+// Environ is o's environment for the loader.
+func (o Opts) Environ(t testing.TB) settings.Env {
+	dir := o.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	return settings.MapEnv(dir, o.Env)
 }
 
 // Exec runs args with the given runner.
@@ -32,7 +47,7 @@ func Exec(t testing.TB, run Runner, o Opts, args ...string) Result {
 	io, in, out, errOut := iostreams.Test()
 	io.SetTTY(o.TTY)
 	in.WriteString(o.Stdin)
-	code := run(context.Background(), io, args)
+	code := run(context.Background(), io, o.Environ(t), args)
 	return Result{Stdout: out.String(), Stderr: errOut.String(), Code: code}
 }
 

@@ -1,60 +1,39 @@
 // Package dev implements `bevygap dev`: the whole system on one machine, in
-// one process, with no external services.
+// one process, with no external services. It is a thin command over the
+// composition root (internal/app): the dev preset, the wiring and the
+// simulated game servers live there.
 package dev
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
-	devstack "github.com/bevygap/bevygap/internal/app"
+	"github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/cli/factory"
-	"github.com/bevygap/bevygap/internal/cli/serve"
-	"github.com/bevygap/bevygap/internal/gateway"
-	"github.com/bevygap/bevygap/internal/natsconn"
+	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
-	"github.com/bevygap/bevygap/internal/simserver"
-	"github.com/bevygap/bevygap/pkg/edgegap"
-	"github.com/bevygap/bevygap/pkg/edgegapsim"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/netcode"
-	"github.com/bevygap/bevygap/pkg/state"
 )
 
-// DevKey is the Lightyear private key of `bevygap dev` unless one is given:
-// fixed so that a game client and server built for local testing can share
-// it, and never all zeros (which the matchmaker refuses).
-const DevKey = "98,101,118,121,103,97,112,45,100,101,118,45,107,101,121,45,110,111,116,45,102,111,114,45,112,114,111,100,117,99,116,110"
-
-// DevProtocolID is the protocol id of `bevygap dev` unless one is given
-// (the Rust matchmaker's default).
-const DevProtocolID = 1982
-
-// Options of `dev`.
+// Options of `dev`: what the command needs, not the whole factory.
+// Settings and Logger are read when the command runs (the root loads
+// them after the tree is built).
 type Options struct {
-	F             *factory.Factory
-	Listen        string
-	EdgegapListen string
-	NATSListen    string
-	DataDir       string
-	DeployDelay   time.Duration
-	Sockets       int
-	UnclaimedTTL  time.Duration
-	EmptyTTL      time.Duration
-	// GameServers builds the simulated game servers' hook (nil: simulated
-	// deployments have no game server).
-	GameServers func(nc *nats.Conn, names state.Names, key netcode.PrivateKey, protocolID uint64) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error)
+	IO       *iostreams.IOStreams
+	Settings func() *settings.Settings
+	Logger   func() *slog.Logger
+	Now      func() time.Time
 }
 
 // NewCmdDev builds `bevygap dev`.
 func NewCmdDev(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	o := &Options{F: f}
-	o.GameServers = func(nc *nats.Conn, names state.Names, key netcode.PrivateKey, pid uint64) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-		return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: pid, Logger: f.Logger})
-	}
+	o := &Options{IO: f.IOStreams, Settings: f.S, Logger: func() *slog.Logger { return f.Logger }, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole system locally: NATS, Edgegap simulator, game servers, matchmaker, gateway",
@@ -64,16 +43,17 @@ simulator (whose deployments start simulated game servers on loopback UDP),
 the matchmaker for app bevygap-spaceships version 1, and the gateway with the
 webhook sink wired to the simulator's session webhooks.
 
+dev reads every setting serve reads (flags below, BEVYGAP_* and Rust env names,
+config file), over its own defaults (the dev preset: a fixed development key,
+the simulator's app, no rate limits, any CORS origin), except those naming
+the services it runs itself:
+` + wrap(strings.Join(app.DevIgnores, ", ")+".", 78) + `
+
 Then, in another terminal: bevygap play --connect
 Ctrl-C stops everything cleanly.`,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{factory.AnnotationPreset: app.DevPreset.Name, factory.AnnotationKeys: strings.Join(app.DevKeys(), ",")},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Sockets < 1 || o.Sockets > 10000 {
-				return factory.UsageErrorf("--sockets must be from 1 to 10000")
-			}
-			if o.DeployDelay < 0 || o.UnclaimedTTL <= 0 {
-				return factory.UsageErrorf("--deploy-delay must not be negative and --unclaimed-ttl must be positive")
-			}
 			if runF != nil {
 				return runF(cmd.Context(), o)
 			}
@@ -81,69 +61,33 @@ Ctrl-C stops everything cleanly.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.Listen, "listen", "127.0.0.1:3000", "gateway address (game clients connect here)")
-	fl.StringVar(&o.EdgegapListen, "edgegap-listen", "127.0.0.1:3100", "Edgegap simulator address")
-	fl.StringVar(&o.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded nats-server address")
-	fl.StringVar(&o.DataDir, "data-dir", "", "JetStream store directory (default: a temporary one, removed on exit)")
-	fl.DurationVar(&o.DeployDelay, "deploy-delay", time.Second, "time a simulated deployment takes to become ready")
-	fl.IntVar(&o.Sockets, "sockets", edgegapsim.DefaultSockets, "seats per simulated deployment")
-	fl.DurationVar(&o.UnclaimedTTL, "unclaimed-ttl", 62*time.Second, "delete a seat no client connected to after this long")
-	fl.DurationVar(&o.EmptyTTL, "empty-ttl", 10*time.Second, "stop a simulated deployment this long after its last session")
-	config.AddFlagAs(fl, "lightyear-private-key", "private-key")
-	config.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
+	p := app.DevPreset
+	p.AddFlagAs(fl, "gateway-listen", "listen")
+	p.AddFlags(fl, "edgegap-listen", "nats-listen")
+	fl.Lookup("listen").Usage = "gateway and webhook-sink address (game clients connect here; config gateway-listen; env BEVYGAP_GATEWAY_LISTEN)"
+	p.AddFlags(fl, "data-dir", "deploy-delay", "sockets", "unclaimed-ttl", "empty-ttl")
+	fl.Lookup("data-dir").Usage = "JetStream store directory (default: a temporary one, removed on exit; env BEVYGAP_DATA_DIR)"
+	p.AddFlagAs(fl, "lightyear-private-key", "private-key")
+	p.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
 	return cmd
 }
 
 func devRun(ctx context.Context, o *Options) error {
-	cfg := o.F.Config()
-	if cfg.String("lightyear-private-key") == "" {
-		cfg.Set("lightyear-private-key", DevKey)
-	}
-	if cfg.Source("lightyear-protocol-id") == "default" {
-		cfg.Set("lightyear-protocol-id", fmt.Sprint(DevProtocolID))
-	}
-	mc, err := serve.MatchmakerConfig(o.F)
+	s := o.Settings()
+	opts, err := app.Dev(*s, o.Logger())
 	if err != nil {
 		return err
 	}
-	key, pid := mc.PrivateKey, mc.ProtocolID
-	mc.AppName, mc.AppVersion = edgegapsim.DefaultApp, edgegapsim.DefaultVersion
-	mc.UnclaimedTTL = o.UnclaimedTTL
-	mc.RequireCertDigest = o.GameServers != nil
-	mc.WebhookURL = "" // the gateway's own webhook sink
-	opts := devstack.Options{
-		Logger:   o.F.Logger,
-		Embedded: natsconn.EmbeddedOptions{Listen: o.NATSListen, StoreDir: o.DataDir},
-		Simulator: &edgegapsim.Config{
-			ListenAddr: o.EdgegapListen, DeployDelay: o.DeployDelay, Sockets: o.Sockets, EmptyTTL: o.EmptyTTL,
-			RateLimits: &edgegapsim.RateLimits{Create: 1000, Status: 1000},
-		},
-		// The simulator is local: no need to ration calls to it.
-		Edgegap:    edgegap.Config{Budget: unlimitedBudget()},
-		Matchmaker: mc,
-		BootCheck:  true,
-		Gateway: &gateway.Config{
-			CORSOrigins: []string{"*"}, AllowClientIPOverride: true,
-			RatePerMinute: 0, MaxPendingPerIP: 100000, MaxPendingTotal: 100000,
-		},
-		GatewayAddr: o.Listen, WebhookAddr: o.Listen,
-	}
-	if o.GameServers != nil {
-		opts.GameServers = func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-			return o.GameServers(nc, names, key, pid)
-		}
-	}
-	start := time.Now()
-	st, err := devstack.Start(ctx, opts)
+	start := o.Now()
+	st, err := app.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
-	banner(o, st, key, pid, time.Since(start))
+	banner(o.IO, st, opts.Matchmaker.PrivateKey, opts.Matchmaker.ProtocolID, s, o.Now().Sub(start))
 	return st.Wait(ctx)
 }
 
-func banner(o *Options, st *devstack.Stack, key netcode.PrivateKey, pid uint64, took time.Duration) {
-	io := o.F.IOStreams
+func banner(io *iostreams.IOStreams, st *app.Stack, key netcode.PrivateKey, pid uint64, s *settings.Settings, took time.Duration) {
 	th := output.NewTheme(io)
 	ws := "ws" + st.Gateway.URL()[len("http"):] + "/matchmaker/ws"
 	lines := []string{
@@ -152,12 +96,12 @@ func banner(o *Options, st *devstack.Stack, key netcode.PrivateKey, pid uint64, 
 		th.Bold.Render("gateway    ") + ws,
 		th.Bold.Render("edgegap    ") + st.Sim.URL() + "   API key: " + st.Sim.APIKey(),
 		th.Bold.Render("nats       ") + st.NATSURL,
-		th.Bold.Render("game       ") + fmt.Sprintf("bevygap-spaceships version 1, protocol id %d, key fingerprint %s", pid, key.Fingerprint()),
+		th.Bold.Render("game       ") + fmt.Sprintf("%s version %s, protocol id %d, key fingerprint %s", s.Matchmaker.AppName, s.Matchmaker.AppVersion, pid, key.Fingerprint()),
 		"",
 		th.Bold.Render("Next, in another terminal:"),
 		"  bevygap play --connect",
 		fmt.Sprintf("  EDGEGAP_API_KEY='%s' bevygap sessions ls --edgegap-url %s", st.Sim.APIKey(), st.Sim.URL()),
-		fmt.Sprintf("  NATS_HOST=%s NATS_INSECURE=1 bevygap kv watch", trimScheme(st.NATSURL)),
+		fmt.Sprintf("  NATS_HOST=%s NATS_INSECURE=1 bevygap kv watch", strings.TrimPrefix(st.NATSURL, "nats://")),
 		"",
 		th.Muted.Render("Ctrl-C stops everything."),
 	}
@@ -166,14 +110,20 @@ func banner(o *Options, st *devstack.Stack, key netcode.PrivateKey, pid uint64, 
 	}
 }
 
-func unlimitedBudget() *edgegap.Budget {
-	b, _ := edgegap.NewBudget(edgegap.BudgetConfig{}) // the zero config cannot fail
-	return b
-}
-
-func trimScheme(u string) string {
-	if i := len("nats://"); len(u) > i && u[:i] == "nats://" {
-		return u[i:]
+// wrap breaks s into lines of at most width columns at spaces.
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 && n+1+len(w) > width {
+			b.WriteByte('\n')
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
 	}
-	return u
+	return b.String()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -24,7 +26,7 @@ var (
 // The issue's acceptance, in-process: dev, then play --connect --hold,
 // then sessions ls prints [] once the session is deleted.
 func TestDevPlayConnect(t *testing.T) {
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	io, _, _, _ := iostreams.Test()
@@ -32,7 +34,7 @@ func TestDevPlayConnect(t *testing.T) {
 	io.ErrOut = errOut
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run(ctx, io, []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn"})
+		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn"})
 	}()
 	var ws, egURL, egKey, natsHost string
 	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
@@ -50,7 +52,7 @@ func TestDevPlayConnect(t *testing.T) {
 		return nil
 	})
 
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--connect", "--hold", "300ms", "-o", "json")
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--connect", "--hold", "300ms", "-o", "json")
 	if r.Code != 0 {
 		t.Fatalf("play --connect: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -72,31 +74,30 @@ func TestDevPlayConnect(t *testing.T) {
 		}
 	}
 
-	t.Setenv("EDGEGAP_API_KEY", egKey)
 	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		r := clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", egURL)
+		r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: map[string]string{"EDGEGAP_API_KEY": egKey}}, "sessions", "ls", "-o", "json", "--edgegap-url", egURL)
 		if strings.TrimSpace(r.Stdout) != "[]" {
 			return fmt.Errorf("sessions ls: %q %s", r.Stdout, r.Stderr)
 		}
 		return nil
 	})
 	// The banner's NATS URL works for the admin commands.
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "kv", "ls", "--names", "--nats-host", natsHost, "--nats-insecure")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "kv", "ls", "--names", "--nats-host", natsHost, "--nats-insecure")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "active_connections") {
 		t.Fatalf("kv ls against dev: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 
 	// play's failure exits: an Error from the gateway is 1, a timeout 124.
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--game", "nope")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--game", "nope")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "Error 503") {
 		t.Fatalf("play for an unknown game: exit %d %s", r.Code, r.Stderr)
 	}
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--timeout", "1ms")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--timeout", "1ms")
 	if r.Code != 124 {
 		t.Fatalf("play --timeout 1ms: exit %d %s", r.Code, r.Stderr)
 	}
 	// Load mode.
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "play", ws, "--count", "20", "--concurrency", "5", "-o", "json")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--count", "20", "--concurrency", "5", "-o", "json")
 	var sum struct {
 		Requests, Seats int
 		Errors          map[string]int
@@ -113,5 +114,74 @@ func TestDevPlayConnect(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop")
+	}
+}
+
+// dev honours the env names serve honours: BEVYGAP_UNCLAIMED_TTL and
+// BEVYGAP_DATA_DIR reach the running stack. The store is read back from the
+// running nats-server's directory, the TTL from the running matchmaker
+// deleting a seat nobody claimed (with the default 62s it would stay).
+func TestDevHonoursServeSettings(t *testing.T) {
+	t.Parallel()
+	dataDir := t.TempDir()
+	env := map[string]string{"BEVYGAP_UNCLAIMED_TTL": "1s", "BEVYGAP_DATA_DIR": dataDir}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	io, _, _, _ := iostreams.Test()
+	errOut := &clitest.Buffer{}
+	io.ErrOut = errOut
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.RunIn(ctx, io, clitest.Opts{Env: env}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "10ms", "--log-level", "warn"})
+	}()
+	var ws, egURL, egKey string
+	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		out := errOut.String()
+		m, e := wsRE.FindStringSubmatch(out), edgegapRE.FindStringSubmatch(out)
+		if m == nil || e == nil {
+			select {
+			case code := <-done:
+				t.Fatalf("dev exited %d: %s", code, out)
+			default:
+			}
+			return fmt.Errorf("no banner yet")
+		}
+		ws, egURL, egKey = m[1], e[1], strings.TrimSpace(e[2])
+		return nil
+	})
+	if entries, err := os.ReadDir(filepath.Join(dataDir, "jetstream")); err != nil || len(entries) == 0 {
+		t.Fatalf("BEVYGAP_DATA_DIR not used by the running nats-server: %v", err)
+	}
+	// A seat nobody connects to.
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "-o", "json")
+	if r.Code != 0 {
+		t.Fatalf("play: exit %d %s", r.Code, r.Stderr)
+	}
+	begin := time.Now()
+	natstest.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
+		r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: map[string]string{"EDGEGAP_API_KEY": egKey}}, "sessions", "ls", "-o", "json", "--edgegap-url", egURL)
+		if strings.TrimSpace(r.Stdout) != "[]" {
+			return fmt.Errorf("sessions ls: %q %s", r.Stdout, r.Stderr)
+		}
+		return nil
+	})
+	t.Logf("unclaimed seat deleted %s after the request", time.Since(begin).Round(time.Millisecond))
+	// A bad value of a setting dev reads is refused like serve refuses it.
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: map[string]string{"BEVYGAP_UNCLAIMED_TTL": "0s"}}, "dev")
+	if r.Code != 2 || !strings.Contains(r.Stderr, `invalid unclaimed-ttl (from env BEVYGAP_UNCLAIMED_TTL, value "0s")`) {
+		t.Fatalf("dev with a zero unclaimed-ttl: exit %d %s", r.Code, r.Stderr)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("dev exit %d after Ctrl-C", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+	// The store outlives the stack (dev removes only its own temporary one).
+	if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {
+		t.Fatalf("dev removed the given data-dir: %v", err)
 	}
 }

@@ -1,5 +1,6 @@
 // Package docgen writes bevygap's generated reference from the cobra tree:
-// one markdown page per command, man pages, and shell completions.
+// one markdown page per command, man pages, and shell completions; and the
+// README's configuration table from the settings declaration.
 package docgen
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/bevygap/bevygap/internal/cli"
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/settings"
 )
 
 // Dirs relative to the output root.
@@ -28,9 +30,24 @@ const (
 // not depend on the terminal it was built from.
 func Root() *cobra.Command {
 	io, _, _, _ := iostreams.Test()
-	root := cli.NewRootCmd(factory.New(io))
+	root := cli.NewRootCmd(factory.New(io, settings.MapEnv("", nil)))
 	root.DisableAutoGenTag = true
 	return root
+}
+
+// WriteREADME regenerates the configuration table of dir/README.md from
+// the settings declaration.
+func WriteREADME(dir string) error {
+	p := filepath.Join(dir, "README.md")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	out, err := settings.ReplaceTable(string(b))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(out), 0o644)
 }
 
 // Write generates everything under dir (the repository root).

@@ -11,6 +11,7 @@ import (
 // The committed docs/cli, docs/man and completions/ must equal what the
 // current command tree generates. Fix with: scripts/gen-docs.sh
 func TestGeneratedFilesUpToDate(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	if err := Write(tmp); err != nil {
 		t.Fatal(err)

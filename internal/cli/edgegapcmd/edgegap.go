@@ -5,11 +5,13 @@ package edgegapcmd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
@@ -26,7 +28,9 @@ func NewCmdEdgegap(f *factory.Factory) *cobra.Command {
 
 // SimulateOptions of `edgegap simulate`.
 type SimulateOptions struct {
-	F             *factory.Factory
+	IO            *iostreams.IOStreams
+	Format        func() output.Format // read when the command runs
+	Logger        func() *slog.Logger
 	Listen        string
 	App, Version  string
 	DeployDelay   time.Duration
@@ -42,7 +46,7 @@ type SimulateOptions struct {
 
 // NewCmdSimulate builds `edgegap simulate`.
 func NewCmdSimulate(f *factory.Factory, runF func(context.Context, *SimulateOptions) error) *cobra.Command {
-	o := &SimulateOptions{F: f}
+	o := &SimulateOptions{IO: f.IOStreams, Format: func() output.Format { return f.Format }, Logger: func() *slog.Logger { return f.Logger }}
 	cmd := &cobra.Command{
 		Use:   "simulate",
 		Short: "Run a local Edgegap API simulator until interrupted",
@@ -88,17 +92,17 @@ func simulateRun(ctx context.Context, o *SimulateOptions) error {
 		Apps:       []edgegapsim.App{{Name: o.App, Versions: []edgegapsim.Version{{Name: o.Version}}}},
 		Faults:     edgegapsim.Faults{ErrorRate: o.ErrorRate, RateLimitRate: o.RateLimitRate, Latency: o.Latency},
 		RateLimits: &edgegapsim.RateLimits{Create: o.CreateRate, Status: o.StatusRate},
-		Logger:     o.F.Logger,
+		Logger:     o.Logger(),
 	})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = srv.Close() }()
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.IO
+	if o.Format() == output.JSON {
 		_ = output.WriteJSON(io.Out, map[string]string{"url": srv.URL(), "api_key": o.APIKey, "app": o.App, "app_version": o.Version})
 	} else {
-		th := o.F.Theme()
+		th := output.NewTheme(o.IO)
 		fmt.Fprintf(io.Out, "%s %s\n%s %s\n%s %s version %s\n", th.Bold.Render("Edgegap simulator:"), srv.URL(),
 			th.Bold.Render("API key:          "), o.APIKey, th.Bold.Render("App:              "), o.App, o.Version)
 		fmt.Fprintf(io.ErrOut, "\nTry: EDGEGAP_API_KEY='%s' bevygap sessions ls --edgegap-url %s\nCtrl-C stops it.\n", o.APIKey, srv.URL())

@@ -22,7 +22,7 @@ func (s *syncBuf) Write(p []byte) (int, error) { s.ch <- string(p); return len(p
 // The simulator runs until interrupted, prints its URL and key, and other
 // commands can use it (the acceptance flow: sessions ls prints []).
 func TestSimulateThenSessionsLs(t *testing.T) {
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestSimulateThenSessionsLs(t *testing.T) {
 	io.Out = out
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run(ctx, io, []string{"edgegap", "simulate", "--listen", addr, "-o", "json", "--deploy-delay", "0s"})
+		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"edgegap", "simulate", "--listen", addr, "-o", "json", "--deploy-delay", "0s"})
 	}()
 	var banner map[string]string
 	select {
@@ -49,13 +49,11 @@ func TestSimulateThenSessionsLs(t *testing.T) {
 	if banner["url"] != "http://"+addr || banner["api_key"] != "token bevygap-dev" {
 		t.Fatalf("banner %v", banner)
 	}
-	t.Setenv("EDGEGAP_API_KEY", banner["api_key"])
-	r := clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: map[string]string{"EDGEGAP_API_KEY": banner["api_key"]}}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "[]" {
 		t.Fatalf("sessions ls: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
-	t.Setenv("EDGEGAP_API_KEY", "token wrong")
-	r = clitest.Exec(t, cli.Run, clitest.Opts{}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: map[string]string{"EDGEGAP_API_KEY": "token wrong"}}, "sessions", "ls", "-o", "json", "--edgegap-url", banner["url"])
 	if r.Code != 4 {
 		t.Fatalf("wrong key: exit %d", r.Code)
 	}
@@ -66,11 +64,12 @@ func TestSimulateThenSessionsLs(t *testing.T) {
 }
 
 func TestSimulateFlagErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"edgegap", "simulate", "--error-rate", "2"},
 		{"edgegap", "simulate", "--sockets", "0"},
 	} {
-		if r := clitest.Exec(t, cli.Run, clitest.Opts{}, args...); r.Code != 2 {
+		if r := clitest.Exec(t, cli.RunIn, clitest.Opts{}, args...); r.Code != 2 {
 			t.Errorf("%v: exit %d", args, r.Code)
 		}
 	}

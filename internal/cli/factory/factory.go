@@ -1,5 +1,6 @@
-// Package factory gives commands their dependencies, built lazily from the
-// resolved configuration: streams, logger, NATS connection, clock.
+// Package factory gives commands their dependencies, built from the typed
+// settings through the composition root (internal/app): streams, logger,
+// NATS connection, Edgegap client, clock.
 package factory
 
 import (
@@ -11,94 +12,76 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/spf13/pflag"
 
+	"github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natsconn"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
-// Factory is shared by every command of one process.
+// Annotations a command sets to tell the root how to load its settings.
+const (
+	// AnnotationPreset names a settings preset ("dev": app.DevPreset).
+	AnnotationPreset = "bevygap/settings-preset"
+	// AnnotationKeys lists, comma-separated, settings the command reads
+	// without a flag of its own (checked like its flags' settings).
+	AnnotationKeys = "bevygap/settings-keys"
+)
+
+// Factory is shared by every command of one process. It does not read the
+// process environment: Env is given to it (cli.Main passes the process's,
+// tests their own), so command tests can run in parallel.
 type Factory struct {
 	IOStreams *iostreams.IOStreams
 	Now       func() time.Time
+	// Env is the environment and working directory settings are loaded from.
+	Env settings.Env
 
 	// Set by the root command before a command runs.
-	Cfg    *config.Config
-	Format output.Format
-	Logger *slog.Logger
+	Settings *settings.Loaded
+	Format   output.Format
+	Logger   *slog.Logger
 }
 
-// New returns a factory for the process's stdio.
-func New(io *iostreams.IOStreams) *Factory {
-	return &Factory{IOStreams: io, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+// New returns a factory for the given streams and environment.
+func New(io *iostreams.IOStreams, env settings.Env) *Factory {
+	return &Factory{IOStreams: io, Now: time.Now, Env: env, Logger: slog.New(slog.DiscardHandler)}
 }
 
-// Config returns the resolved configuration (loaded by the root command).
-func (f *Factory) Config() *config.Config {
-	if f.Cfg == nil {
-		c, err := config.Load("", pflag.NewFlagSet("none", pflag.ContinueOnError))
-		if err != nil {
-			panic(err) // only reachable from tests that skip the root command
-		}
-		f.Cfg = c
+// S returns the typed settings (loaded by the root command).
+func (f *Factory) S() *settings.Settings {
+	if f.Settings == nil {
+		panic("factory: settings read before the root command loaded them") // programming error
 	}
-	return f.Cfg
+	return &f.Settings.Settings
 }
 
-// NATSOptions builds connection options from the configuration.
-func (f *Factory) NATSOptions(name string) (natsconn.Options, error) {
-	c := f.Config()
-	insecure, err := c.Bool("nats-insecure")
-	if err != nil {
-		return natsconn.Options{}, err
-	}
-	return natsconn.Options{
-		Host:       c.String("nats-host"),
-		User:       c.String("nats-user"),
-		Password:   c.String("nats-password"),
-		CAFile:     c.String("nats-ca"),
-		CAContents: c.String("nats-ca-contents"),
-		Insecure:   insecure,
-		Name:       name,
-		Logger:     f.Logger,
-	}, nil
+// NATSOptions builds connection options from the settings.
+func (f *Factory) NATSOptions(name string) natsconn.Options {
+	return app.NATSOptions(f.S().NATS, name, f.Logger)
 }
 
 // ServiceNATSOptions are NATSOptions for long-running services (serve,
-// gameserver, kv watch): they never give up reconnecting, rather than
-// lingering half-alive after the Rust default of 10 attempts.
-func (f *Factory) ServiceNATSOptions(name string) (natsconn.Options, error) {
-	o, err := f.NATSOptions(name)
-	o.MaxReconnects = -1
-	return o, err
+// gameserver, kv watch): they reconnect forever.
+func (f *Factory) ServiceNATSOptions(name string) natsconn.Options {
+	return app.ServiceNATSOptions(f.S().NATS, name, f.Logger)
 }
 
 // NATS connects to the configured NATS server.
 func (f *Factory) NATS(ctx context.Context, name string) (*nats.Conn, error) {
-	o, err := f.NATSOptions(name)
-	if err != nil {
-		return nil, err
-	}
-	return natsconn.Connect(ctx, o)
+	return natsconn.Connect(ctx, f.NATSOptions(name))
 }
 
 // ServiceNATS connects like NATS, reconnecting forever (ServiceNATSOptions).
 func (f *Factory) ServiceNATS(ctx context.Context, name string) (*nats.Conn, error) {
-	o, err := f.ServiceNATSOptions(name)
-	if err != nil {
-		return nil, err
-	}
-	return natsconn.Connect(ctx, o)
+	return natsconn.Connect(ctx, f.ServiceNATSOptions(name))
 }
 
 // Names returns the (possibly namespaced) NATS names.
-func (f *Factory) Names() (state.Names, error) {
-	return state.NewNames(f.Config().String("nats-namespace"))
-}
+func (f *Factory) Names() (state.Names, error) { return app.Names(f.S().NATS) }
 
 // Store connects to NATS and opens the compat buckets. Close the connection
 // when done.
@@ -137,19 +120,18 @@ type EdgegapOptions struct {
 // Edgegap builds an Edgegap API client from edgegap-url and edgegap-api-key.
 // A missing key is an AuthError (exit 4).
 func (f *Factory) Edgegap(o EdgegapOptions) (*edgegap.Client, error) {
-	c := f.Config()
-	key := c.String("edgegap-api-key")
-	if key == "" {
-		return nil, &AuthError{Err: errors.New("no Edgegap API key: set EDGEGAP_API_KEY (or --edgegap-api-key); for the simulator use 'token bevygap-dev'")}
+	cfg, err := app.EdgegapConfig(f.S().Edgegap, f.Logger)
+	if errors.Is(err, edgegap.ErrNoAPIKey) {
+		return nil, &AuthError{Err: err}
 	}
-	budget := o.Budget
-	if budget == nil {
-		var err error
-		if budget, err = f.EdgegapBudget(); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
-	cl, err := edgegap.New(edgegap.Config{BaseURL: strings.TrimRight(c.String("edgegap-url"), "/"), APIKey: key, Logger: f.Logger, OnCall: o.OnCall, Budget: budget})
+	cfg.OnCall = o.OnCall
+	if o.Budget != nil {
+		cfg.Budget = o.Budget
+	}
+	cl, err := edgegap.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("edgegap client: %w", err)
 	}
@@ -158,22 +140,7 @@ func (f *Factory) Edgegap(o EdgegapOptions) (*edgegap.Client, error) {
 
 // EdgegapBudget is the process-wide Edgegap rate budget from
 // edgegap-create-rate and edgegap-status-rate (0 = unlimited).
-func (f *Factory) EdgegapBudget() (*edgegap.Budget, error) {
-	c := f.Config()
-	create, err := c.Int("edgegap-create-rate", 0, 100000)
-	if err != nil {
-		return nil, err
-	}
-	status, err := c.Int("edgegap-status-rate", 0, 100000)
-	if err != nil {
-		return nil, err
-	}
-	// The 2026 deployment classes have no settings yet: Edgegap's limits.
-	budget := edgegap.DefaultBudgetConfig()
-	budget.Create = edgegap.Limit{PerSecond: float64(create), Burst: 1}
-	budget.Status = edgegap.Limit{PerSecond: float64(status), Burst: 1}
-	return edgegap.NewBudget(budget)
-}
+func (f *Factory) EdgegapBudget() (*edgegap.Budget, error) { return app.Budget(f.S().Edgegap) }
 
 // Theme is the output theme for this process.
 func (f *Factory) Theme() output.Theme { return output.NewTheme(f.IOStreams) }

@@ -9,26 +9,34 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/gameserver/caarg"
 	"github.com/bevygap/bevygap/pkg/netcode"
+	"github.com/bevygap/bevygap/pkg/state"
 )
 
 // Options of `gameserver`.
 type Options struct {
-	F *factory.Factory
-	// Getenv reads the ARBITRIUM_* variables. Default os.Getenv.
+	// Settings and Logger are read when the command runs (the root loads
+	// them after the tree is built); Store connects to NATS (reconnecting
+	// forever) and opens the buckets.
+	Settings func() *settings.Settings
+	Logger   func() *slog.Logger
+	Store    func(ctx context.Context, name string) (*state.Store, *nats.Conn, error)
+	// Getenv reads the ARBITRIUM_* variables (the command's environment).
 	Getenv func(string) string
 
 	CAContents string
@@ -65,7 +73,7 @@ func NewCmdGameserver(f *factory.Factory) *cobra.Command { return NewCmd(f, nil)
 // NewCmd builds `bevygap gameserver`; runF, when set, replaces the run
 // function (tests check flag parsing with it).
 func NewCmd(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	o := &Options{F: f, Getenv: os.Getenv}
+	o := &Options{Settings: f.S, Logger: func() *slog.Logger { return f.Logger }, Store: f.ServiceStore, Getenv: f.Env.Get}
 	cmd := &cobra.Command{
 		Use:   "gameserver [flags]",
 		Short: "Run the game-server agent inside an Edgegap deployment",
@@ -120,10 +128,10 @@ bevygap ca-args), as the Rust plugin reads it. Runs until interrupted.`,
 	fl.StringVar(&o.Listen, "listen", "", "UDP address of the simulated game server (default 0.0.0.0:<internal game port>)")
 	fl.StringVar(&o.PublicAddr, "public-addr", "", "address connect tokens name (default ARBITRIUM_PUBLIC_IP:<external game port>)")
 	fl.IntVar(&o.MaxClients, "max-clients", 0, "clients the simulated game server admits at once (default: the deployment's sockets)")
-	config.AddFlags(fl, natsKeys...)
-	config.AddFlags(fl, "port-name")
-	config.AddFlagAs(fl, "lightyear-private-key", "private-key")
-	config.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
+	settings.AddFlags(fl, natsKeys...)
+	settings.AddFlags(fl, "port-name")
+	settings.AddFlagAs(fl, "lightyear-private-key", "private-key")
+	settings.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
 	return cmd
 }
 
@@ -136,13 +144,9 @@ type simSettings struct {
 }
 
 func run(ctx context.Context, o *Options) error {
-	log := o.F.Logger
-	cfg := o.F.Config()
-	getenv := o.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	env, err := gameserver.ReadEnv(getenv)
+	log := o.Logger()
+	s := o.Settings()
+	env, err := gameserver.ReadEnv(o.Getenv)
 	if err != nil {
 		return err
 	}
@@ -151,14 +155,14 @@ func run(ctx context.Context, o *Options) error {
 		if !ok {
 			return factory.UsageErrorf("--ca_contents is empty")
 		}
-		cfg.Set("nats-ca-contents", ca)
+		s.NATS.CAContents = ca
 		log.InfoContext(ctx, "NATS root CA from --ca_contents", "bytes", len(ca))
 	}
 	digest, err := certDigest(o, env)
 	if err != nil {
 		return err
 	}
-	portName := cfg.String("port-name")
+	portName := s.Matchmaker.PortName
 	var sim *simSettings
 	if o.Simulate {
 		if sim, err = simulate(o, env, portName); err != nil {
@@ -166,7 +170,7 @@ func run(ctx context.Context, o *Options) error {
 		}
 	}
 
-	store, nc, err := o.F.ServiceStore(ctx, "bevygap_server_plugin")
+	store, nc, err := o.Store(ctx, "bevygap_server_plugin")
 	if err != nil {
 		return err
 	}
@@ -223,7 +227,7 @@ func certDigest(o *Options, env gameserver.Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	o.F.Logger.Info("generated a self-signed certificate", "cert_digest", c.Digest)
+	o.Logger().Info("generated a self-signed certificate", "cert_digest", c.Digest)
 	return c.Digest, nil
 }
 
@@ -244,8 +248,8 @@ func normalizeDigest(s string) (string, error) {
 
 // simulate resolves the simulated game server's settings.
 func simulate(o *Options, env gameserver.Env, portName string) (*simSettings, error) {
-	cfg := o.F.Config()
-	raw := cfg.String("lightyear-private-key")
+	st := o.Settings()
+	raw := st.Matchmaker.PrivateKey
 	if raw == "" {
 		return nil, &factory.AuthError{Err: fmt.Errorf("--simulate needs the Lightyear private key: set --private-key or LIGHTYEAR_PRIVATE_KEY")}
 	}
@@ -254,12 +258,9 @@ func simulate(o *Options, env gameserver.Env, portName string) (*simSettings, er
 		return nil, err
 	}
 	if key.IsZero() {
-		o.F.Logger.Warn("the Lightyear private key is all zeros: anyone can mint tokens for this game server")
+		o.Logger().Warn("the Lightyear private key is all zeros: anyone can mint tokens for this game server")
 	}
-	protocolID, err := cfg.Uint64("lightyear-protocol-id")
-	if err != nil {
-		return nil, err
-	}
+	protocolID := st.Matchmaker.ProtocolID
 	s := &simSettings{listen: o.Listen, key: key, protocolID: protocolID}
 	port, hasPort := env.GamePort(portName)
 	if s.listen == "" {

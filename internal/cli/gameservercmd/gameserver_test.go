@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bevygap/bevygap/internal/cli/clitest"
+	"github.com/bevygap/bevygap/internal/settings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/goleak"
@@ -23,7 +24,6 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natstest"
-	config "github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
@@ -45,9 +45,10 @@ const testDigest = "e3:76:4d:00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:
 
 var errNotYet = errors.New("not yet")
 
-func newFactory() (*factory.Factory, *clitest.Buffer) {
+// newFactory is a factory whose commands see only vars as their environment.
+func newFactory(t *testing.T, vars map[string]string) (*factory.Factory, *clitest.Buffer) {
 	ios, _, _, _ := iostreams.Test()
-	f := factory.New(ios)
+	f := factory.New(ios, settings.MapEnv(t.TempDir(), vars))
 	logs := &clitest.Buffer{}
 	f.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return f, logs
@@ -59,11 +60,11 @@ func execute(ctx context.Context, f *factory.Factory, runF func(context.Context,
 	root := &cobra.Command{
 		Use: "bevygap", SilenceErrors: true, SilenceUsage: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load("", cmd.Flags())
+			loaded, err := settings.Load(settings.LoadOptions{Env: f.Env, Flags: cmd.Flags()})
 			if err != nil {
 				return err
 			}
-			f.Cfg = cfg
+			f.Settings = loaded
 			return nil
 		},
 	}
@@ -75,7 +76,8 @@ func execute(ctx context.Context, f *factory.Factory, runF func(context.Context,
 }
 
 func TestFlags(t *testing.T) {
-	f, _ := newFactory()
+	t.Parallel()
+	f, _ := newFactory(t, nil)
 	var got *Options
 	capture := func(_ context.Context, o *Options) error { got = o; return nil }
 	err := execute(t.Context(), f, capture, "--simulate", "--listen", "127.0.0.1:0", "--public-addr", "127.0.0.1:9",
@@ -88,8 +90,8 @@ func TestFlags(t *testing.T) {
 		got.MaxClients != 3 || !strings.Contains(got.CAContents, "BEGIN CERTIFICATE") {
 		t.Errorf("options %+v", got)
 	}
-	if f.Config().String("port-name") != "gameport" || f.Config().String("lightyear-protocol-id") != "7" {
-		t.Errorf("settings: port-name %q protocol id %q", f.Config().String("port-name"), f.Config().String("lightyear-protocol-id"))
+	if s := f.S(); s.Matchmaker.PortName != "gameport" || s.Matchmaker.ProtocolID != 7 {
+		t.Errorf("settings: port-name %q protocol id %d", s.Matchmaker.PortName, s.Matchmaker.ProtocolID)
 	}
 	if err := execute(t.Context(), f, capture, "--ca_contents=x"); err != nil || got.CAContents != "x" {
 		t.Errorf("--ca_contents=x: %v, %q", err, got.CAContents)
@@ -171,9 +173,8 @@ func deployment(t *testing.T) map[string]string {
 }
 
 func TestRunSimulate(t *testing.T) {
+	t.Parallel()
 	ns := natstest.RunJetStream(t)
-	t.Setenv("NATS_HOST", ns.URL)
-	t.Setenv("NATS_INSECURE", "1")
 	st, err := state.Open(t.Context(), ns.Conn(t), state.Names{})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestRunSimulate(t *testing.T) {
 	port := freeUDPPort(t)
 	addr := netip.MustParseAddrPort("127.0.0.1:" + strconv.Itoa(port))
 
-	f, logs := newFactory()
+	f, logs := newFactory(t, map[string]string{"NATS_HOST": ns.URL, "NATS_INSECURE": "1"})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
@@ -254,6 +255,7 @@ func TestRunSimulate(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{}
 	for _, k := range gameserver.EnvNames {
 		env[k] = "x"
@@ -288,12 +290,12 @@ func TestRunErrors(t *testing.T) {
 		// --ca_contents reaches the NATS settings: garbage fails the TLS setup.
 		{"ca_contents applied", good, []string{"--ca_contents", "not a certificate"}, "nats-ca-contents", false},
 	}
-	t.Setenv("NATS_HOST", "127.0.0.1:1")
-	unsetenv(t, "NATS_INSECURE", "BEVYGAP_NATS_INSECURE", "NATS_CA", "BEVYGAP_NATS_CA", "NATS_CA_CONTENTS", "BEVYGAP_NATS_CA_CONTENTS",
-		"LIGHTYEAR_PRIVATE_KEY", "BEVYGAP_LIGHTYEAR_PRIVATE_KEY")
+	// The commands' whole environment: no NATS_INSECURE, CA or private key.
+	vars := map[string]string{"NATS_HOST": "127.0.0.1:1"}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f, _ := newFactory()
+			t.Parallel()
+			f, _ := newFactory(t, vars)
 			err := execute(t.Context(), f, func(ctx context.Context, o *Options) error {
 				o.Getenv = func(k string) string { return c.env[k] }
 				return run(ctx, o)
@@ -311,18 +313,8 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// unsetenv removes variables for the test (restored afterwards).
-func unsetenv(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		t.Setenv(n, "")
-		if err := os.Unsetenv(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestNormalizeDigest(t *testing.T) {
+	t.Parallel()
 	plain := strings.ReplaceAll(testDigest, ":", "")
 	for _, in := range []string{testDigest, plain, strings.ToUpper(plain), " " + strings.ToUpper(testDigest) + "\n"} {
 		if got, err := normalizeDigest(in); err != nil || got != testDigest {

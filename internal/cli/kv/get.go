@@ -6,19 +6,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // GetOptions of `kv get`.
 type GetOptions struct {
-	F           *factory.Factory
+	D           *Deps
 	Bucket, Key string
 }
 
 // NewCmdGet builds `kv get`.
-func NewCmdGet(f *factory.Factory, runF func(context.Context, *GetOptions) error) *cobra.Command {
-	o := &GetOptions{F: f}
+func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Command {
+	o := &GetOptions{D: d}
 	return &cobra.Command{
 		Use:   "get <bucket> <key>",
 		Short: "Print the value of a key (raw; -o json adds metadata)",
@@ -34,7 +33,7 @@ func NewCmdGet(f *factory.Factory, runF func(context.Context, *GetOptions) error
 }
 
 func getRun(ctx context.Context, o *GetOptions) error {
-	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
+	nc, kv, err := openBucket(ctx, o.D, o.Bucket)
 	if err != nil {
 		return err
 	}
@@ -46,8 +45,8 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if err != nil {
 		return fmt.Errorf("get %s from %s: %w", o.Key, o.Bucket, err)
 	}
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.D.IO
+	if o.D.Format() == output.JSON {
 		out := entryOf(e)
 		out.Operation = opName(e.Operation())
 		return output.WriteJSON(io.Out, out)

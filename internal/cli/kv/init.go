@@ -6,17 +6,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
 // InitOptions of `kv init`.
-type InitOptions struct{ F *factory.Factory }
+type InitOptions struct{ D *Deps }
 
 // NewCmdInit builds `kv init`.
-func NewCmdInit(f *factory.Factory, runF func(context.Context, *InitOptions) error) *cobra.Command {
-	o := &InitOptions{F: f}
+func NewCmdInit(d *Deps, runF func(context.Context, *InitOptions) error) *cobra.Command {
+	o := &InitOptions{D: d}
 	return &cobra.Command{
 		Use:   "init",
 		Short: "Create the bevygap buckets and the delete stream if missing",
@@ -34,11 +33,11 @@ never changed; an incompatible one is reported.`,
 }
 
 func initRun(ctx context.Context, o *InitOptions) error {
-	names, err := o.F.Names()
+	names, err := o.D.Names()
 	if err != nil {
 		return err
 	}
-	nc, js, err := conn(ctx, o.F)
+	nc, js, err := conn(ctx, o.D)
 	if err != nil {
 		return err
 	}
@@ -47,8 +46,8 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	if err != nil {
 		return err
 	}
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.D.IO
+	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, res)
 	}
 	created := 0

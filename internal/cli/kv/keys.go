@@ -8,19 +8,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // KeysOptions of `kv keys`.
 type KeysOptions struct {
-	F      *factory.Factory
+	D      *Deps
 	Bucket string
 }
 
 // NewCmdKeys builds `kv keys`.
-func NewCmdKeys(f *factory.Factory, runF func(context.Context, *KeysOptions) error) *cobra.Command {
-	o := &KeysOptions{F: f}
+func NewCmdKeys(d *Deps, runF func(context.Context, *KeysOptions) error) *cobra.Command {
+	o := &KeysOptions{D: d}
 	return &cobra.Command{
 		Use:   "keys <bucket>",
 		Short: "List the keys of a bucket with value, revision and age",
@@ -36,7 +35,7 @@ func NewCmdKeys(f *factory.Factory, runF func(context.Context, *KeysOptions) err
 }
 
 func keysRun(ctx context.Context, o *KeysOptions) error {
-	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
+	nc, kv, err := openBucket(ctx, o.D, o.Bucket)
 	if err != nil {
 		return err
 	}
@@ -59,15 +58,15 @@ func keysRun(ctx context.Context, o *KeysOptions) error {
 		}
 		_ = lister.Stop()
 	}
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.D.IO
+	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, entries)
 	}
 	if len(entries) == 0 && io.IsStdoutTTY() {
 		fmt.Fprintf(io.ErrOut, "No keys in %s.\n", o.Bucket)
 		return nil
 	}
-	now := o.F.Now()
+	now := o.D.Now()
 	t := output.NewTable(io, "Key", "Value", "Revision", "Age")
 	for _, e := range entries {
 		v := e.Value

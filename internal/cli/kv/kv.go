@@ -14,12 +14,36 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/output"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
+// Deps are what the kv commands need: streams, clock, output format, the
+// NATS names and connection constructors. Format is read when a command
+// runs (the root sets it after the tree is built).
+type Deps struct {
+	IO          *iostreams.IOStreams
+	Now         func() time.Time
+	Format      func() output.Format
+	Names       func() (state.Names, error)
+	NATS        func(ctx context.Context, name string) (*nats.Conn, error)
+	ServiceNATS func(ctx context.Context, name string) (*nats.Conn, error)
+	Confirm     func(yes bool, question string) error
+}
+
+// DepsOf takes the kv commands' dependencies from the factory.
+func DepsOf(f *factory.Factory) *Deps {
+	return &Deps{
+		IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format },
+		Names: f.Names, NATS: f.NATS, ServiceNATS: f.ServiceNATS, Confirm: f.Confirm,
+	}
+}
+
 // NewCmdKV builds `bevygap kv`.
 func NewCmdKV(f *factory.Factory) *cobra.Command {
+	d := DepsOf(f)
 	cmd := &cobra.Command{
 		Use:   "kv <command>",
 		Short: "Inspect and purge the NATS key-value buckets",
@@ -27,17 +51,17 @@ func NewCmdKV(f *factory.Factory) *cobra.Command {
 (sessions_eg2ly, sessions_ly2eg, active_connections, unclaimed_sessions,
 cert_digests) and any other bucket on the server.`,
 	}
-	config.AddFlags(cmd.PersistentFlags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
+	settings.AddFlags(cmd.PersistentFlags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
 	cmd.AddCommand(
-		NewCmdInit(f, nil), NewCmdLs(f, nil), NewCmdKeys(f, nil), NewCmdGet(f, nil),
-		NewCmdWatch(f, nil), NewCmdRm(f, nil), NewCmdPurge(f, nil),
+		NewCmdInit(d, nil), NewCmdLs(d, nil), NewCmdKeys(d, nil), NewCmdGet(d, nil),
+		NewCmdWatch(d, nil), NewCmdRm(d, nil), NewCmdPurge(d, nil),
 	)
 	return cmd
 }
 
 // conn connects and returns a JetStream handle; close the conn when done.
-func conn(ctx context.Context, f *factory.Factory) (*nats.Conn, jetstream.JetStream, error) {
-	return connWith(ctx, f.NATS)
+func conn(ctx context.Context, d *Deps) (*nats.Conn, jetstream.JetStream, error) {
+	return connWith(ctx, d.NATS)
 }
 
 func connWith(ctx context.Context, connect func(context.Context, string) (*nats.Conn, error)) (*nats.Conn, jetstream.JetStream, error) {
@@ -54,8 +78,8 @@ func connWith(ctx context.Context, connect func(context.Context, string) (*nats.
 }
 
 // openBucket connects and binds a bucket; close the conn when done.
-func openBucket(ctx context.Context, f *factory.Factory, name string) (*nats.Conn, jetstream.KeyValue, error) {
-	nc, js, err := conn(ctx, f)
+func openBucket(ctx context.Context, d *Deps, name string) (*nats.Conn, jetstream.KeyValue, error) {
+	nc, js, err := conn(ctx, d)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -20,22 +20,27 @@ type env struct {
 	t     *testing.T
 	url   string
 	store *state.Store
+	vars  map[string]string // the commands' whole environment
 }
 
+// setup starts a NATS server for one test, which runs in parallel with
+// the others: the commands see only the environment in e.vars.
 func setup(t *testing.T) *env {
+	t.Parallel()
 	srv := natstest.RunJetStream(t)
-	t.Setenv("NATS_HOST", srv.URL)
-	t.Setenv("NATS_INSECURE", "1")
 	s, err := state.Open(context.Background(), srv.Conn(t), state.Names{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, url: srv.URL, store: s}
+	return &env{t: t, url: srv.URL, store: s, vars: map[string]string{"NATS_HOST": srv.URL, "NATS_INSECURE": "1"}}
 }
 
 func (e *env) run(o clitest.Opts, args ...string) clitest.Result {
 	e.t.Helper()
-	return clitest.Exec(e.t, cli.Run, o, args...)
+	if o.Env == nil {
+		o.Env = e.vars
+	}
+	return clitest.Exec(e.t, cli.RunIn, o, args...)
 }
 
 func (e *env) seed() {
@@ -155,7 +160,10 @@ func watchEvents(t *testing.T, e *env, args ...string) string {
 	defer cancel()
 	io, _, out, errOut := iostreamsTest()
 	done := make(chan int, 1)
-	go func() { done <- cli.Run(ctx, io, append([]string{"kv", "watch", "active_connections"}, args...)) }()
+	environ := clitest.Opts{Env: e.vars}.Environ(t)
+	go func() {
+		done <- cli.RunIn(ctx, io, environ, append([]string{"kv", "watch", "active_connections"}, args...))
+	}()
 	natstest.CheckFor(t, 5e9, 2e7, func() error {
 		if err := e.store.PutActive(context.Background(), "s1", 7); err != nil {
 			return err

@@ -10,13 +10,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // LsOptions of `kv ls`.
 type LsOptions struct {
-	F     *factory.Factory
+	D     *Deps
 	Names bool
 }
 
@@ -33,8 +32,8 @@ type BucketInfo struct {
 }
 
 // NewCmdLs builds `kv ls`.
-func NewCmdLs(f *factory.Factory, runF func(context.Context, *LsOptions) error) *cobra.Command {
-	o := &LsOptions{F: f}
+func NewCmdLs(d *Deps, runF func(context.Context, *LsOptions) error) *cobra.Command {
+	o := &LsOptions{D: d}
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
@@ -52,11 +51,11 @@ func NewCmdLs(f *factory.Factory, runF func(context.Context, *LsOptions) error) 
 }
 
 func lsRun(ctx context.Context, o *LsOptions) error {
-	names, err := o.F.Names()
+	names, err := o.D.Names()
 	if err != nil {
 		return err
 	}
-	nc, js, err := conn(ctx, o.F)
+	nc, js, err := conn(ctx, o.D)
 	if err != nil {
 		return err
 	}
@@ -77,14 +76,14 @@ func lsRun(ctx context.Context, o *LsOptions) error {
 		return fmt.Errorf("listing buckets: %w", err)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Bucket < infos[j].Bucket })
-	io := o.F.IOStreams
+	io := o.D.IO
 	if o.Names {
 		for _, b := range infos {
 			fmt.Fprintln(io.Out, b.Bucket)
 		}
 		return nil
 	}
-	if o.F.Format == output.JSON {
+	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, infos)
 	}
 	if len(infos) == 0 && io.IsStdoutTTY() {

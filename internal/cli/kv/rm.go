@@ -8,13 +8,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // RmOptions of `kv rm` and `kv purge`.
 type RmOptions struct {
-	F      *factory.Factory
+	D      *Deps
 	Bucket string
 	Keys   []string
 	Yes    bool
@@ -29,8 +28,8 @@ type Removal struct {
 }
 
 // NewCmdRm builds `kv rm`.
-func NewCmdRm(f *factory.Factory, runF func(context.Context, *RmOptions) error) *cobra.Command {
-	o := &RmOptions{F: f}
+func NewCmdRm(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
+	o := &RmOptions{D: d}
 	cmd := &cobra.Command{
 		Use:   "rm <bucket> <key>...",
 		Short: "Delete keys (asks first; --yes when not on a terminal)",
@@ -54,8 +53,8 @@ active_connections queues that session for deletion, disconnecting its player.`,
 }
 
 // NewCmdPurge builds `kv purge`.
-func NewCmdPurge(f *factory.Factory, runF func(context.Context, *RmOptions) error) *cobra.Command {
-	o := &RmOptions{F: f, Purge: true}
+func NewCmdPurge(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
+	o := &RmOptions{D: d, Purge: true}
 	cmd := &cobra.Command{
 		Use:   "purge <bucket> [<key>...]",
 		Short: "Purge keys and their history, or every key of the bucket (asks first; --yes when not on a terminal)",
@@ -88,10 +87,10 @@ func rmRun(ctx context.Context, o *RmOptions) error {
 	if len(o.Keys) == 0 {
 		what = "every key"
 	}
-	if err := o.F.Confirm(o.Yes, fmt.Sprintf("%s %s of bucket %s?", verb, what, o.Bucket)); err != nil {
+	if err := o.D.Confirm(o.Yes, fmt.Sprintf("%s %s of bucket %s?", verb, what, o.Bucket)); err != nil {
 		return err
 	}
-	nc, kv, err := openBucket(ctx, o.F, o.Bucket)
+	nc, kv, err := openBucket(ctx, o.D, o.Bucket)
 	if err != nil {
 		return err
 	}
@@ -132,8 +131,8 @@ func rmRun(ctx context.Context, o *RmOptions) error {
 		res.Keys = append(res.Keys, k)
 		res.Removed++
 	}
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.D.IO
+	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, res)
 	}
 	past := "Deleted"

@@ -9,20 +9,19 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // WatchOptions of `kv watch`.
 type WatchOptions struct {
-	F       *factory.Factory
+	D       *Deps
 	Buckets []string
 	Initial bool
 }
 
 // NewCmdWatch builds `kv watch`.
-func NewCmdWatch(f *factory.Factory, runF func(context.Context, *WatchOptions) error) *cobra.Command {
-	o := &WatchOptions{F: f}
+func NewCmdWatch(d *Deps, runF func(context.Context, *WatchOptions) error) *cobra.Command {
+	o := &WatchOptions{D: d}
 	cmd := &cobra.Command{
 		Use:   "watch [<bucket>...]",
 		Short: "Print put, delete and purge events live until interrupted",
@@ -42,11 +41,11 @@ object per line.`,
 }
 
 func watchRun(ctx context.Context, o *WatchOptions) error {
-	names, err := o.F.Names()
+	names, err := o.D.Names()
 	if err != nil {
 		return err
 	}
-	nc, js, err := connWith(ctx, o.F.ServiceNATS) // a watch runs until interrupted
+	nc, js, err := connWith(ctx, o.D.ServiceNATS) // a watch runs until interrupted
 	if err != nil {
 		return err
 	}
@@ -65,62 +64,79 @@ func watchRun(ctx context.Context, o *WatchOptions) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, b := range buckets {
-		kv, err := bucket(ctx, js, b)
+		w, err := watchBucket(ctx, wctx, js, b, o.Initial, events)
 		if err != nil {
 			return err
 		}
-		opts := []jetstream.WatchOpt{}
-		if !o.Initial {
-			opts = append(opts, jetstream.UpdatesOnly())
-		}
-		w, err := kv.WatchAll(wctx, opts...)
-		if err != nil {
-			return fmt.Errorf("watch %s: %w", b, err)
-		}
 		watchers = append(watchers, w)
-		go func() { // forwards until the watcher closes (cancel / Stop)
-			for e := range w.Updates() {
-				if e == nil {
-					continue // end of initial values
-				}
-				select {
-				case events <- e:
-				case <-wctx.Done():
-					return
-				}
-			}
-		}()
 	}
-	io := o.F.IOStreams
+	io := o.D.IO
 	if io.IsStderrTTY() {
 		fmt.Fprintf(io.ErrOut, "Watching %v (Ctrl-C to stop)\n", buckets)
 	}
-	enc := json.NewEncoder(io.Out)
-	th := o.F.Theme()
+	show := eventPrinter(o)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil // interrupted: the normal end of a watch
 		case e := <-events:
-			ent := entryOf(e)
-			ent.Operation = opName(e.Operation())
-			if o.F.Format == output.JSON {
-				if err := enc.Encode(ent); err != nil {
-					return err
-				}
-				continue
-			}
-			ts := ent.Created.Format(time.RFC3339Nano)
-			line := fmt.Sprintf("%s %-5s %s %s", ts, ent.Operation, ent.Bucket, ent.Key)
-			if e.Operation() == jetstream.KeyValuePut {
-				line += " = " + ent.Value
-			}
-			if io.IsStdoutTTY() {
-				line = th.Muted.Render(ts) + line[len(ts):]
-			}
-			if _, err := fmt.Fprintln(io.Out, line); err != nil {
+			if err := show(e); err != nil {
 				return err
 			}
 		}
+	}
+}
+
+// watchBucket watches bucket b and forwards its entries to events until
+// the watcher closes (wctx cancelled or Stop).
+func watchBucket(ctx, wctx context.Context, js jetstream.JetStream, b string, initial bool, events chan<- jetstream.KeyValueEntry) (jetstream.KeyWatcher, error) {
+	kv, err := bucket(ctx, js, b)
+	if err != nil {
+		return nil, err
+	}
+	opts := []jetstream.WatchOpt{}
+	if !initial {
+		opts = append(opts, jetstream.UpdatesOnly())
+	}
+	w, err := kv.WatchAll(wctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", b, err)
+	}
+	go func() {
+		for e := range w.Updates() {
+			if e == nil {
+				continue // end of initial values
+			}
+			select {
+			case events <- e:
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	return w, nil
+}
+
+// eventPrinter prints one watch event as JSON or as a line.
+func eventPrinter(o *WatchOptions) func(jetstream.KeyValueEntry) error {
+	io := o.D.IO
+	enc := json.NewEncoder(io.Out)
+	th := output.NewTheme(o.D.IO)
+	return func(e jetstream.KeyValueEntry) error {
+		ent := entryOf(e)
+		ent.Operation = opName(e.Operation())
+		if o.D.Format() == output.JSON {
+			return enc.Encode(ent)
+		}
+		ts := ent.Created.Format(time.RFC3339Nano)
+		line := fmt.Sprintf("%s %-5s %s %s", ts, ent.Operation, ent.Bucket, ent.Key)
+		if e.Operation() == jetstream.KeyValuePut {
+			line += " = " + ent.Value
+		}
+		if io.IsStdoutTTY() {
+			line = th.Muted.Render(ts) + line[len(ts):]
+		}
+		_, err := fmt.Fprintln(io.Out, line)
+		return err
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/client"
+	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/protocol"
@@ -25,7 +26,8 @@ const DefaultURL = "ws://127.0.0.1:3000/matchmaker/ws"
 
 // Options of `play`.
 type Options struct {
-	F           *factory.Factory
+	IO          *iostreams.IOStreams
+	Format      func() output.Format // read when the command runs
 	URL         string
 	Game        string
 	Version     string
@@ -56,7 +58,7 @@ const exitTimeout = 124
 
 // NewCmdPlay builds `bevygap play`.
 func NewCmdPlay(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	o := &Options{F: f}
+	o := &Options{IO: f.IOStreams, Format: func() output.Format { return f.Format }}
 	cmd := &cobra.Command{
 		Use:   "play [<url>]",
 		Short: "Ask the gateway for a seat like a game client; --connect joins the game server; --count runs a load test",
@@ -114,8 +116,8 @@ func playRun(ctx context.Context, o *Options) error {
 	if o.Count > 1 || o.Concurrency > 1 {
 		return loadRun(ctx, o)
 	}
-	io := o.F.IOStreams
-	st := newStatus(io.ErrOut, io.IsStderrTTY(), o.F.Theme())
+	io := o.IO
+	st := newStatus(io.ErrOut, io.IsStderrTTY(), output.NewTheme(o.IO))
 	defer st.stop()
 	st.set("Connecting to " + o.URL)
 	res, err := client.Request(ctx, client.Options{
@@ -207,8 +209,8 @@ loop:
 }
 
 func printSeat(o *Options, s Seat) error {
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.IO
+	if o.Format() == output.JSON {
 		return output.WriteJSON(io.Out, s)
 	}
 	t := output.NewTable(io, "Field", "Value")
@@ -229,8 +231,8 @@ func printSeat(o *Options, s Seat) error {
 }
 
 func loadRun(ctx context.Context, o *Options) error {
-	io := o.F.IOStreams
-	st := newStatus(io.ErrOut, io.IsStderrTTY(), o.F.Theme())
+	io := o.IO
+	st := newStatus(io.ErrOut, io.IsStderrTTY(), output.NewTheme(o.IO))
 	defer st.stop()
 	var mu sync.Mutex
 	done, seats := 0, 0
@@ -266,8 +268,8 @@ func loadRun(ctx context.Context, o *Options) error {
 }
 
 func printSummary(o *Options, s client.Summary) error {
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.IO
+	if o.Format() == output.JSON {
 		return output.WriteJSON(io.Out, s)
 	}
 	t := output.NewTable(io, "Metric", "Value")

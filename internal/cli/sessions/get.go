@@ -7,19 +7,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // GetOptions of `sessions get`.
 type GetOptions struct {
-	F  *factory.Factory
+	D  *Deps
 	ID string
 }
 
 // NewCmdGet builds `sessions get`.
-func NewCmdGet(f *factory.Factory, runF func(context.Context, *GetOptions) error) *cobra.Command {
-	o := &GetOptions{F: f}
+func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Command {
+	o := &GetOptions{D: d}
 	return &cobra.Command{
 		Use:   "get <session-id>",
 		Short: "Show a session with its deployment IP and ports",
@@ -35,7 +34,7 @@ func NewCmdGet(f *factory.Factory, runF func(context.Context, *GetOptions) error
 }
 
 func getRun(ctx context.Context, o *GetOptions) error {
-	eg, err := o.F.Edgegap(factory.EdgegapOptions{})
+	eg, err := o.D.Edgegap()
 	if err != nil {
 		return err
 	}
@@ -43,8 +42,8 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if err != nil {
 		return err
 	}
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.D.IO
+	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, s)
 	}
 	t := output.NewTable(io, "Field", "Value")

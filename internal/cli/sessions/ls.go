@@ -14,7 +14,7 @@ import (
 
 // LsOptions of `sessions ls`.
 type LsOptions struct {
-	F       *factory.Factory
+	D       *Deps
 	All     bool
 	Page    int
 	Limit   int
@@ -34,8 +34,8 @@ type Row struct {
 }
 
 // NewCmdLs builds `sessions ls`.
-func NewCmdLs(f *factory.Factory, runF func(context.Context, *LsOptions) error) *cobra.Command {
-	o := &LsOptions{F: f}
+func NewCmdLs(d *Deps, runF func(context.Context, *LsOptions) error) *cobra.Command {
+	o := &LsOptions{D: d}
 	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list"},
@@ -62,7 +62,7 @@ Edgegap's listing has no creation time; --details fetches each session for it
 }
 
 func lsRun(ctx context.Context, o *LsOptions) error {
-	eg, err := o.F.Edgegap(factory.EdgegapOptions{})
+	eg, err := o.D.Edgegap()
 	if err != nil {
 		return err
 	}
@@ -95,8 +95,8 @@ func lsRun(ctx context.Context, o *LsOptions) error {
 		}
 		rows = append(rows, r)
 	}
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.D.IO
+	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, rows)
 	}
 	if len(rows) == 0 {
@@ -110,7 +110,7 @@ func lsRun(ctx context.Context, o *LsOptions) error {
 		header = append(header, "Age")
 	}
 	t := output.NewTable(io, header...)
-	now := o.F.Now()
+	now := o.D.Now()
 	for _, r := range rows {
 		cells := []any{r.SessionID, r.Status, r.Ready, r.Linked, r.Kind, r.UserCount, r.Deployment}
 		if o.Details {

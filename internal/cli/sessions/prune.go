@@ -10,7 +10,7 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 )
 
 // PruneOptions of `sessions prune`.
@@ -71,7 +71,7 @@ this NATS and must not be touched. --all-apps considers every session.`,
 				return factory.UsageErrorf("--yes and --dry-run contradict each other")
 			}
 			o.DryRun = !o.Yes
-			if !o.AllApps && o.F.Config().Source("app-name") == "default" {
+			if !o.AllApps && o.F.Settings.Source("app-name") == "default" {
 				return factory.UsageErrorf("say whose sessions to prune: --app-name (or BEVYGAP_APP_NAME), or --all-apps for every app of the organisation")
 			}
 			o.VersionSet = cmd.Flags().Changed("app-version")
@@ -85,8 +85,8 @@ this NATS and must not be touched. --all-apps considers every session.`,
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "delete the orphaned sessions")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", true, "only show what would be deleted (the default)")
 	cmd.Flags().BoolVar(&o.AllApps, "all-apps", false, "consider the sessions of every app of the organisation, not only app-name")
-	config.AddFlags(cmd.Flags(), "app-name", "app-version")
-	config.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
+	settings.AddFlags(cmd.Flags(), "app-name", "app-version")
+	settings.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace")
 	return cmd
 }
 
@@ -101,11 +101,11 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 	}
 	defer nc.Close()
 	ro := matchmaker.ReconcileOptions{
-		AppName: o.F.Config().String("app-name"), AllApps: o.AllApps,
+		AppName: o.F.S().Matchmaker.AppName, AllApps: o.AllApps,
 		MinAge: o.MinAge, DryRun: o.DryRun, Now: o.F.Now,
 	}
 	if o.VersionSet {
-		ro.AppVersion = o.F.Config().String("app-version")
+		ro.AppVersion = o.F.S().Matchmaker.AppVersion
 	}
 	res, err := matchmaker.Reconcile(ctx, eg, store, ro)
 	if err != nil {

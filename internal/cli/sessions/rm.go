@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/output"
 	"github.com/bevygap/bevygap/pkg/edgegap"
@@ -14,7 +13,7 @@ import (
 
 // RmOptions of `sessions rm`.
 type RmOptions struct {
-	F   *factory.Factory
+	D   *Deps
 	IDs []string
 	Yes bool
 }
@@ -27,8 +26,8 @@ type Deletion struct {
 }
 
 // NewCmdRm builds `sessions rm`.
-func NewCmdRm(f *factory.Factory, runF func(context.Context, *RmOptions) error) *cobra.Command {
-	o := &RmOptions{F: f}
+func NewCmdRm(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
+	o := &RmOptions{D: d}
 	cmd := &cobra.Command{
 		Use:   "rm <session-id>...",
 		Short: "Delete sessions (unknown or terminated ones count as already gone)",
@@ -46,16 +45,16 @@ func NewCmdRm(f *factory.Factory, runF func(context.Context, *RmOptions) error) 
 }
 
 func rmRun(ctx context.Context, o *RmOptions) error {
-	if err := o.F.Confirm(o.Yes, fmt.Sprintf("Delete %d Edgegap session(s)?", len(o.IDs))); err != nil {
+	if err := o.D.Confirm(o.Yes, fmt.Sprintf("Delete %d Edgegap session(s)?", len(o.IDs))); err != nil {
 		return err
 	}
-	eg, err := o.F.Edgegap(factory.EdgegapOptions{})
+	eg, err := o.D.Edgegap()
 	if err != nil {
 		return err
 	}
 	res, failed := deleteAll(ctx, eg, o.IDs)
-	io := o.F.IOStreams
-	if o.F.Format == output.JSON {
+	io := o.D.IO
+	if o.D.Format() == output.JSON {
 		if err := output.WriteJSON(io.Out, res); err != nil {
 			return err
 		}

@@ -3,21 +3,46 @@
 package sessions
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/output"
+	"github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/pkg/edgegap"
 )
+
+// Deps are what the ls, get and rm commands need: streams, clock, output
+// format, confirmation and the Edgegap client constructor (format read when
+// a command runs).
+type Deps struct {
+	IO      *iostreams.IOStreams
+	Now     func() time.Time
+	Format  func() output.Format
+	Confirm func(yes bool, question string) error
+	Edgegap func() (*edgegap.Client, error)
+}
+
+// DepsOf takes the commands' dependencies from the factory.
+func DepsOf(f *factory.Factory) *Deps {
+	return &Deps{
+		IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format }, Confirm: f.Confirm,
+		Edgegap: func() (*edgegap.Client, error) { return f.Edgegap(factory.EdgegapOptions{}) },
+	}
+}
 
 // NewCmdSessions builds `bevygap sessions`.
 func NewCmdSessions(f *factory.Factory) *cobra.Command {
+	d := DepsOf(f)
 	cmd := &cobra.Command{
 		Use:   "sessions <command>",
 		Short: "List, inspect, delete and prune Edgegap sessions",
 		Long: `List, inspect, delete and prune Edgegap sessions. Every running session keeps
 a paid server alive: prune finds the ones nothing will ever clean up.`,
 	}
-	config.AddFlags(cmd.PersistentFlags(), "edgegap-url", "edgegap-api-key")
-	cmd.AddCommand(NewCmdLs(f, nil), NewCmdGet(f, nil), NewCmdRm(f, nil), NewCmdPrune(f, nil))
+	settings.AddFlags(cmd.PersistentFlags(), "edgegap-url", "edgegap-api-key")
+	cmd.AddCommand(NewCmdLs(d, nil), NewCmdGet(d, nil), NewCmdRm(d, nil), NewCmdPrune(f, nil))
 	return cmd
 }

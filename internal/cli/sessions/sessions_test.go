@@ -20,10 +20,13 @@ type env struct {
 	sim   *edgegapsim.Server
 	eg    *edgegap.Client
 	store *state.Store
+	vars  map[string]string // the commands' whole environment
 }
 
+// setup starts a simulator and a NATS server for one test, which runs in
+// parallel with the others: the commands see only e.vars.
 func setup(t *testing.T) *env {
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	sim, err := edgegapsim.Start(context.Background(), edgegapsim.Config{Seed: 7, RateLimits: &edgegapsim.RateLimits{}})
 	if err != nil {
 		t.Fatal(err)
@@ -34,22 +37,27 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("EDGEGAP_API_KEY", edgegapsim.DefaultAPIKey)
-	t.Setenv("BEVYGAP_EDGEGAP_URL", sim.URL())
-	t.Setenv("NATS_HOST", srv.URL)
-	t.Setenv("NATS_INSECURE", "1")
-	t.Setenv("BEVYGAP_APP_NAME", edgegapsim.DefaultApp)
+	vars := map[string]string{
+		"EDGEGAP_API_KEY":     edgegapsim.DefaultAPIKey,
+		"BEVYGAP_EDGEGAP_URL": sim.URL(),
+		"NATS_HOST":           srv.URL,
+		"NATS_INSECURE":       "1",
+		"BEVYGAP_APP_NAME":    edgegapsim.DefaultApp,
+	}
 	eg, err := edgegap.New(edgegap.Config{BaseURL: sim.URL(), APIKey: edgegapsim.DefaultAPIKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(eg.CloseIdleConnections)
-	return &env{t: t, sim: sim, eg: eg, store: store}
+	return &env{t: t, sim: sim, eg: eg, store: store, vars: vars}
 }
 
 func (e *env) run(o clitest.Opts, args ...string) clitest.Result {
 	e.t.Helper()
-	return clitest.Exec(e.t, cli.Run, o, args...)
+	if o.Env == nil {
+		o.Env = e.vars
+	}
+	return clitest.Exec(e.t, cli.RunIn, o, args...)
 }
 
 func (e *env) create() string {
@@ -106,12 +114,12 @@ func TestLsGetRm(t *testing.T) {
 
 func TestWrongKeyExits4(t *testing.T) {
 	e := setup(t)
-	t.Setenv("EDGEGAP_API_KEY", "token wrong-key")
+	e.vars["EDGEGAP_API_KEY"] = "token wrong-key"
 	r := e.run(clitest.Opts{}, "sessions", "ls", "-o", "json")
 	if r.Code != 4 || !strings.Contains(r.Stderr, "refused the API key") || strings.Contains(r.Stderr, "wrong-key") {
 		t.Fatalf("wrong key: exit %d %q", r.Code, r.Stderr)
 	}
-	t.Setenv("EDGEGAP_API_KEY", "")
+	e.vars["EDGEGAP_API_KEY"] = ""
 	r = e.run(clitest.Opts{}, "sessions", "ls")
 	if r.Code != 4 || !strings.Contains(r.Stderr, "EDGEGAP_API_KEY") {
 		t.Fatalf("no key: exit %d %q", r.Code, r.Stderr)
@@ -163,11 +171,11 @@ func TestPrune(t *testing.T) {
 // unless --all-apps.
 func TestPruneOnlyOwnApp(t *testing.T) {
 	e := setup(t)
-	t.Setenv("BEVYGAP_APP_NAME", "")
+	e.vars["BEVYGAP_APP_NAME"] = ""
 	if r := e.run(clitest.Opts{}, "sessions", "prune"); r.Code != 2 || !strings.Contains(r.Stderr, "--app-name") {
 		t.Fatalf("prune without an app: exit %d %s", r.Code, r.Stderr)
 	}
-	t.Setenv("BEVYGAP_APP_NAME", edgegapsim.DefaultApp)
+	e.vars["BEVYGAP_APP_NAME"] = edgegapsim.DefaultApp
 	if err := e.sim.AddApp(edgegapsim.App{Name: "other-game", Versions: []edgegapsim.Version{{Name: "v9"}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,13 +13,13 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
 // InspectOptions of `token inspect`.
 type InspectOptions struct {
-	F       *factory.Factory
+	D       *Deps
 	Token   string
 	KeyFile string
 	IPv6Std bool
@@ -43,8 +43,8 @@ type Inspection struct {
 }
 
 // NewCmdInspect builds `token inspect`.
-func NewCmdInspect(f *factory.Factory, runF func(context.Context, *InspectOptions) error) *cobra.Command {
-	o := &InspectOptions{F: f}
+func NewCmdInspect(d *Deps, runF func(context.Context, *InspectOptions) error) *cobra.Command {
+	o := &InspectOptions{D: d}
 	cmd := &cobra.Command{
 		Use:   "inspect [<token> | -]",
 		Short: "Decode a connect token; with the private key, decrypt it too",
@@ -67,12 +67,12 @@ tampered token.`,
 	}
 	cmd.Flags().StringVar(&o.KeyFile, "private-key-file", "", "read the private key from a file")
 	cmd.Flags().BoolVar(&o.IPv6Std, "ipv6-standard", false, "read IPv6 addresses in the netcode standard encoding")
-	config.AddFlagAs(cmd.Flags(), "lightyear-private-key", "private-key")
+	settings.AddFlagAs(cmd.Flags(), "lightyear-private-key", "private-key")
 	return cmd
 }
 
 func inspectRun(_ context.Context, o *InspectOptions) error {
-	io := o.F.IOStreams
+	io := o.D.IO
 	raw := o.Token
 	if raw == "" || raw == "-" {
 		if raw == "" && io.CanPrompt() {
@@ -92,7 +92,7 @@ func inspectRun(_ context.Context, o *InspectOptions) error {
 	if err != nil {
 		return fmt.Errorf("malformed connect token: %w", err)
 	}
-	now := o.F.Now()
+	now := o.D.Now()
 	in := Inspection{
 		Version: "NETCODE 1.02", ProtocolID: t.ProtocolID, Created: time.Unix(int64(t.CreateTimestamp), 0).UTC(),
 		Expired: t.Expired(now), TimeoutSeconds: t.TimeoutSeconds, ServerAddresses: addrStrings(t.ServerAddrs),
@@ -102,7 +102,7 @@ func inspectRun(_ context.Context, o *InspectOptions) error {
 		e := time.Unix(int64(t.ExpireTimestamp), 0).UTC()
 		in.Expires = &e
 	}
-	key, haveKey, err := privateKey(o.F, o.KeyFile, false)
+	key, haveKey, err := privateKey(o.D, o.KeyFile, false)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func inspectRun(_ context.Context, o *InspectOptions) error {
 		in.InternalAddresses = addrStrings(pd.ServerAddrs)
 		in.UserData = hex.EncodeToString(pd.UserData[:])
 	}
-	if o.F.Format == output.JSON {
+	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, in)
 	}
 	exp := "never"

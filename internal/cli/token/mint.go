@@ -13,13 +13,13 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
-	config "github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
 // MintOptions of `token mint`.
 type MintOptions struct {
-	F        *factory.Factory
+	D        *Deps
 	Servers  []string
 	Internal []string
 	ClientID string
@@ -45,8 +45,8 @@ type Minted struct {
 }
 
 // NewCmdMint builds `token mint`.
-func NewCmdMint(f *factory.Factory, runF func(context.Context, *MintOptions) error) *cobra.Command {
-	o := &MintOptions{F: f}
+func NewCmdMint(d *Deps, runF func(context.Context, *MintOptions) error) *cobra.Command {
+	o := &MintOptions{D: d}
 	cmd := &cobra.Command{
 		Use:   "mint --server <ip:port> [flags]",
 		Short: "Mint connect tokens for a game server",
@@ -77,8 +77,8 @@ The private key is never printed, only its fingerprint.`,
 	fl.IntVar(&o.Count, "count", 1, "number of tokens (1 to 100000)")
 	fl.StringVar(&o.KeyFile, "private-key-file", "", "read the private key from a file")
 	fl.BoolVar(&o.IPv6Std, "ipv6-standard", false, "write IPv6 addresses in the netcode standard encoding instead of Lightyear's")
-	config.AddFlagAs(fl, "lightyear-private-key", "private-key")
-	config.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
+	settings.AddFlagAs(fl, "lightyear-private-key", "private-key")
+	settings.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")
 	return cmd
 }
 
@@ -98,84 +98,28 @@ func parseAddrs(flag string, in []string) ([]netip.AddrPort, error) {
 }
 
 func mintRun(_ context.Context, o *MintOptions) error {
-	if len(o.Servers) == 0 {
-		return factory.UsageErrorf("--server is required: the game server address clients connect to (ip:port)")
-	}
-	servers, err := parseAddrs("server", o.Servers)
+	p, fixedID, err := mintParams(o)
 	if err != nil {
 		return err
 	}
-	internal, err := parseAddrs("internal", o.Internal)
+	key, _, err := privateKey(o.D, o.KeyFile, true)
 	if err != nil {
 		return err
-	}
-	if o.Count < 1 || o.Count > 100000 {
-		return factory.UsageErrorf("--count %d: want 1 to 100000", o.Count)
-	}
-	key, _, err := privateKey(o.F, o.KeyFile, true)
-	if err != nil {
-		return err
-	}
-	protocolID, err := o.F.Config().Uint64("lightyear-protocol-id")
-	if err != nil {
-		return err
-	}
-	p := netcode.Params{ServerAddrs: servers, InternalAddrs: internal, ProtocolID: protocolID, ExpireSeconds: o.Expire, TimeoutSeconds: o.Timeout}
-	if o.Expire == 0 {
-		return factory.UsageErrorf("--expire 0: a token must live at least 1 second (negative = never expires)")
-	}
-	if o.Timeout == 0 {
-		return factory.UsageErrorf("--timeout 0: use a positive number of seconds, or negative for none")
-	}
-	if o.IPv6Std {
-		p.IPv6 = netcode.IPv6Standard
-	}
-	if o.UserData != "" {
-		b, err := hex.DecodeString(o.UserData)
-		if err != nil || len(b) > netcode.UserDataSize {
-			return factory.UsageErrorf("--user-data: want at most %d bytes of hex", netcode.UserDataSize)
-		}
-		copy(p.UserData[:], b)
-	}
-	var fixedID *uint64
-	if o.ClientID != "" {
-		var id uint64
-		if _, err := fmt.Sscan(o.ClientID, &id); err != nil || fmt.Sprint(id) != o.ClientID {
-			return factory.UsageErrorf("--client-id %q: want a whole number from 0 to 18446744073709551615", o.ClientID)
-		}
-		fixedID = &id
 	}
 	m, err := netcode.NewMinter(key)
 	if err != nil {
 		return err
 	}
-	m.Now = o.F.Now
+	m.Now = o.D.Now
 	var all []Minted
-	io := o.F.IOStreams
+	io := o.D.IO
+	piped := o.D.Format() == output.Plain || (o.D.Format() == output.Table && !io.IsStdoutTTY())
 	for range o.Count {
-		if fixedID != nil {
-			p.ClientID = *fixedID
-		} else {
-			var b [8]byte
-			if _, err := rand.Read(b[:]); err != nil {
-				return err
-			}
-			p.ClientID = binary.LittleEndian.Uint64(b[:])
-		}
-		t, err := m.Mint(p)
+		mt, err := mintOne(m, &p, fixedID, key)
 		if err != nil {
 			return err
 		}
-		mt := Minted{
-			Token: t.Base64(), ClientID: p.ClientID, ProtocolID: t.ProtocolID,
-			Created: time.Unix(int64(t.CreateTimestamp), 0).UTC(), TimeoutSeconds: t.TimeoutSeconds,
-			ServerAddresses: addrStrings(servers), InternalAddresses: addrStrings(internal), KeyFingerprint: key.Fingerprint(),
-		}
-		if t.ExpireTimestamp != ^uint64(0) {
-			e := time.Unix(int64(t.ExpireTimestamp), 0).UTC()
-			mt.Expires = &e
-		}
-		if o.F.Format == output.Plain || (o.F.Format == output.Table && !io.IsStdoutTTY()) {
+		if piped {
 			if _, err := fmt.Fprintln(io.Out, mt.Token); err != nil {
 				return err
 			}
@@ -183,15 +127,93 @@ func mintRun(_ context.Context, o *MintOptions) error {
 		}
 		all = append(all, mt)
 	}
+	return printMinted(o, all)
+}
+
+// mintParams checks the flags and builds the token parameters (without
+// the client id) and the fixed client id, if one was given.
+func mintParams(o *MintOptions) (netcode.Params, *uint64, error) {
+	var p netcode.Params
+	if len(o.Servers) == 0 {
+		return p, nil, factory.UsageErrorf("--server is required: the game server address clients connect to (ip:port)")
+	}
+	servers, err := parseAddrs("server", o.Servers)
+	if err != nil {
+		return p, nil, err
+	}
+	internal, err := parseAddrs("internal", o.Internal)
+	if err != nil {
+		return p, nil, err
+	}
+	if o.Count < 1 || o.Count > 100000 {
+		return p, nil, factory.UsageErrorf("--count %d: want 1 to 100000", o.Count)
+	}
+	p = netcode.Params{ServerAddrs: servers, InternalAddrs: internal, ProtocolID: o.D.Settings().Matchmaker.ProtocolID, ExpireSeconds: o.Expire, TimeoutSeconds: o.Timeout}
+	if o.Expire == 0 {
+		return p, nil, factory.UsageErrorf("--expire 0: a token must live at least 1 second (negative = never expires)")
+	}
+	if o.Timeout == 0 {
+		return p, nil, factory.UsageErrorf("--timeout 0: use a positive number of seconds, or negative for none")
+	}
+	if o.IPv6Std {
+		p.IPv6 = netcode.IPv6Standard
+	}
+	if o.UserData != "" {
+		b, err := hex.DecodeString(o.UserData)
+		if err != nil || len(b) > netcode.UserDataSize {
+			return p, nil, factory.UsageErrorf("--user-data: want at most %d bytes of hex", netcode.UserDataSize)
+		}
+		copy(p.UserData[:], b)
+	}
+	if o.ClientID == "" {
+		return p, nil, nil
+	}
+	var id uint64
+	if _, err := fmt.Sscan(o.ClientID, &id); err != nil || fmt.Sprint(id) != o.ClientID {
+		return p, nil, factory.UsageErrorf("--client-id %q: want a whole number from 0 to 18446744073709551615", o.ClientID)
+	}
+	return p, &id, nil
+}
+
+// mintOne mints one token for fixedID, or a random client id.
+func mintOne(m *netcode.Minter, p *netcode.Params, fixedID *uint64, key netcode.PrivateKey) (Minted, error) {
+	if fixedID != nil {
+		p.ClientID = *fixedID
+	} else {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return Minted{}, err
+		}
+		p.ClientID = binary.LittleEndian.Uint64(b[:])
+	}
+	t, err := m.Mint(*p)
+	if err != nil {
+		return Minted{}, err
+	}
+	mt := Minted{
+		Token: t.Base64(), ClientID: p.ClientID, ProtocolID: t.ProtocolID,
+		Created: time.Unix(int64(t.CreateTimestamp), 0).UTC(), TimeoutSeconds: t.TimeoutSeconds,
+		ServerAddresses: addrStrings(p.ServerAddrs), InternalAddresses: addrStrings(p.InternalAddrs), KeyFingerprint: key.Fingerprint(),
+	}
+	if t.ExpireTimestamp != ^uint64(0) {
+		e := time.Unix(int64(t.ExpireTimestamp), 0).UTC()
+		mt.Expires = &e
+	}
+	return mt, nil
+}
+
+// printMinted writes the tokens as JSON or as a summary for a terminal.
+func printMinted(o *MintOptions, all []Minted) error {
+	io := o.D.IO
 	switch {
-	case o.F.Format == output.JSON && o.Count == 1:
+	case o.D.Format() == output.JSON && o.Count == 1:
 		return output.WriteJSON(io.Out, all[0])
-	case o.F.Format == output.JSON:
+	case o.D.Format() == output.JSON:
 		return output.WriteJSON(io.Out, all)
 	case len(all) == 0:
 		return nil
 	}
-	th := o.F.Theme()
+	th := output.NewTheme(o.D.IO)
 	for _, mt := range all {
 		exp := "never"
 		if mt.Expires != nil {

@@ -8,15 +8,34 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/output"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
+// Deps are what the token commands need: streams, clock, output format and
+// the loaded settings (the last two read when a command runs).
+type Deps struct {
+	IO       *iostreams.IOStreams
+	Now      func() time.Time
+	Format   func() output.Format
+	Settings func() *settings.Loaded
+}
+
+// DepsOf takes the token commands' dependencies from the factory.
+func DepsOf(f *factory.Factory) *Deps {
+	return &Deps{IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format }, Settings: func() *settings.Loaded { return f.Settings }}
+}
+
 // NewCmdToken builds `bevygap token`.
 func NewCmdToken(f *factory.Factory) *cobra.Command {
+	d := DepsOf(f)
 	cmd := &cobra.Command{
 		Use:   "token <command>",
 		Short: "Mint and inspect Lightyear connect tokens",
@@ -24,16 +43,17 @@ func NewCmdToken(f *factory.Factory) *cobra.Command {
 tickets a game client presents to a game server. Useful to test a game server
 without a matchmaker, and to see what a client was given.`,
 	}
-	cmd.AddCommand(NewCmdMint(f, nil), NewCmdInspect(f, nil))
+	cmd.AddCommand(NewCmdMint(d, nil), NewCmdInspect(d, nil))
 	return cmd
 }
 
 // privateKey resolves the key from --private-key-file or the
 // lightyear-private-key setting (flag --private-key, env, config file).
-func privateKey(f *factory.Factory, file string, required bool) (netcode.PrivateKey, bool, error) {
-	raw := f.Config().String("lightyear-private-key")
+func privateKey(d *Deps, file string, required bool) (netcode.PrivateKey, bool, error) {
+	l := d.Settings()
+	raw := l.Matchmaker.PrivateKey
 	if file != "" {
-		if raw != "" && f.Config().Source("lightyear-private-key") != "default" && strings.HasPrefix(string(f.Config().Source("lightyear-private-key")), "flag") {
+		if raw != "" && strings.HasPrefix(string(l.Source("lightyear-private-key")), "flag") {
 			return netcode.PrivateKey{}, false, factory.UsageErrorf("use --private-key or --private-key-file, not both")
 		}
 		b, err := os.ReadFile(file)

@@ -22,7 +22,7 @@ var keyForms = []string{
 
 func run(t *testing.T, o clitest.Opts, args ...string) clitest.Result {
 	t.Helper()
-	r := clitest.Exec(t, cli.Run, o, args...)
+	r := clitest.Exec(t, cli.RunIn, o, args...)
 	for _, k := range keyForms {
 		if strings.Contains(r.Stdout+r.Stderr, k) {
 			t.Fatalf("%v printed the private key (%q)", args, k)
@@ -34,7 +34,7 @@ func run(t *testing.T, o clitest.Opts, args ...string) clitest.Result {
 // The issue's acceptance: piped mint prints one base64 line of 2048 bytes
 // starting with NETCODE 1.02; inspect with the key shows the same client id.
 func TestMintThenInspect(t *testing.T) {
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	r := run(t, clitest.Opts{}, "token", "mint", "--server", "127.0.0.1:6420", "--protocol-id", "80085", "--private-key", key)
 	if r.Code != 0 {
 		t.Fatalf("mint exit %d: %s", r.Code, r.Stderr)
@@ -77,15 +77,14 @@ func TestMintThenInspect(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, `"decrypted": true`) {
 		t.Fatalf("inspect from stdin: exit %d %s", r.Code, r.Stderr)
 	}
-	t.Setenv("LIGHTYEAR_PRIVATE_KEY", key)
-	r = run(t, clitest.Opts{}, "token", "mint", "--server", "[::1]:5000", "--count", "3", "--client-id", "9", "--protocol-id", "1")
+	r = run(t, clitest.Opts{Env: map[string]string{"LIGHTYEAR_PRIVATE_KEY": key}}, "token", "mint", "--server", "[::1]:5000", "--count", "3", "--client-id", "9", "--protocol-id", "1")
 	if r.Code != 0 || strings.Count(r.Stdout, "\n") != 3 {
 		t.Fatalf("--count 3: exit %d, %q", r.Code, r.Stdout)
 	}
 }
 
 func TestInspectFailures(t *testing.T) {
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	r := run(t, clitest.Opts{}, "token", "mint", "--server", "127.0.0.1:6420", "--private-key", key)
 	tok := strings.TrimSpace(r.Stdout)
 	wrong := strings.Replace(key, ",1", ",2", 1)[:len(key)-1] + "2"
@@ -111,7 +110,7 @@ func TestInspectFailures(t *testing.T) {
 }
 
 func TestMintUsageErrors(t *testing.T) {
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	for _, c := range []struct {
 		args []string
 		code int
@@ -133,7 +132,7 @@ func TestMintUsageErrors(t *testing.T) {
 }
 
 func TestMintTTYSummaryHidesKey(t *testing.T) {
-	t.Chdir(t.TempDir())
+	t.Parallel()
 	r := run(t, clitest.Opts{TTY: true}, "token", "mint", "--server", "127.0.0.1:6420", "--private-key", key, "--log-level", "debug")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "Client id:") || !strings.Contains(r.Stdout, "fingerprint ") {
 		t.Fatalf("tty summary: exit %d %q", r.Code, r.Stdout)

@@ -9,18 +9,20 @@ import (
 
 	"github.com/bevygap/bevygap/internal/build"
 	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
 )
 
 // Options of `bevygap version`.
 type Options struct {
-	F    *factory.Factory
-	Info func() build.Info
+	IO     *iostreams.IOStreams
+	Format func() output.Format // read when the command runs
+	Info   func() build.Info
 }
 
 // NewCmdVersion builds the command; runF replaces the run function in tests.
 func NewCmdVersion(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{F: f, Info: build.Get}
+	opts := &Options{IO: f.IOStreams, Format: func() output.Format { return f.Format }, Info: build.Get}
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, commit and build date",
@@ -36,8 +38,8 @@ func NewCmdVersion(f *factory.Factory, runF func(context.Context, *Options) erro
 
 func versionRun(_ context.Context, o *Options) error {
 	i := o.Info()
-	out := o.F.IOStreams.Out
-	if o.F.Format == output.JSON {
+	out := o.IO.Out
+	if o.Format() == output.JSON {
 		return output.WriteJSON(out, i)
 	}
 	_, err := fmt.Fprintf(out, "bevygap %s (commit %s, built %s, %s %s)\n", i.Version, i.Commit, i.Date, i.GoVersion, i.Platform)

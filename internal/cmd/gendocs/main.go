@@ -1,5 +1,6 @@
 // Command gendocs regenerates docs/cli, docs/man and completions/ from the
-// bevygap command tree. Run it through scripts/gen-docs.sh.
+// bevygap command tree, and README.md's configuration table from the
+// settings declaration. Run it through scripts/gen-docs.sh.
 package main
 
 import (
@@ -15,6 +16,10 @@ func main() {
 		dir = os.Args[1]
 	}
 	if err := docgen.Write(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "gendocs:", err)
+		os.Exit(1)
+	}
+	if err := docgen.WriteREADME(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "gendocs:", err)
 		os.Exit(1)
 	}

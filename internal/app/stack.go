@@ -1,8 +1,10 @@
-// Package devstack wires bevygap's parts into one process: NATS (a server
-// to connect to, or an embedded one), the Edgegap API (real, or the
-// in-process simulator with simulated game servers), the matchmaker and the
-// gateway with its webhook sink. `bevygap serve` and `bevygap dev` are thin
-// commands over it, and the end-to-end tests run it.
+// Package app is bevygap's composition root: it builds every domain config
+// from settings.Settings (compose.go) and wires the parts into one process
+// (Start): NATS (a server to connect to, or an embedded one), the Edgegap
+// API (real, or the in-process simulator with simulated game servers), the
+// matchmaker and the gateway with its webhook sink. It holds the dev preset.
+// `bevygap serve` and `bevygap dev` are thin commands over it, and the
+// end-to-end tests run it with the same preset.
 package app
 
 import (
@@ -89,8 +91,9 @@ type Stack struct {
 	shutdownTO time.Duration
 }
 
-// Start starts the selected parts in dependency order. On error everything
-// already started is stopped.
+// Start starts the selected parts in dependency order: NATS, the gateway
+// (its webhook URL goes to the matchmaker), the Edgegap simulator, the
+// matchmaker, then /metrics. On error everything already started is stopped.
 func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	log := o.Logger
 	if log == nil {
@@ -106,127 +109,151 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			s.Close()
 		}
 	}()
+	for _, step := range []func(context.Context, *Options) error{s.startNATS, s.startGateway, s.startSimulator, s.startMatchmaker, s.startMetrics} {
+		if err = step(ctx, &o); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
-	// NATS.
+// startNATS connects to the configured server or starts the embedded one,
+// then opens the buckets.
+func (s *Stack) startNATS(ctx context.Context, o *Options) (err error) {
 	if o.NATS != nil {
 		if s.NC, err = natsconn.Connect(ctx, *o.NATS); err != nil {
-			return nil, err
+			return err
 		}
 		s.NATSURL = o.NATS.Host
 	} else {
 		eo := o.Embedded
 		if eo.StoreDir == "" {
 			if s.tmpDir, err = os.MkdirTemp("", "bevygap-nats-"); err != nil {
-				return nil, err
+				return err
 			}
 			eo.StoreDir = s.tmpDir
 		}
 		if eo.Logger == nil {
-			eo.Logger = log
+			eo.Logger = s.Log
 		}
 		if s.Embedded, err = natsconn.StartEmbedded(eo); err != nil {
-			return nil, err
+			return err
 		}
 		s.NATSURL = s.Embedded.ClientURL()
 		if s.NC, err = s.Embedded.Connect("bevygap"); err != nil {
-			return nil, err
+			return err
 		}
-		log.Info("embedded nats-server started", "url", s.NATSURL, "store_dir", eo.StoreDir)
+		s.Log.Info("embedded nats-server started", "url", s.NATSURL, "store_dir", eo.StoreDir)
 	}
-	if s.Store, err = state.Open(ctx, s.NC, o.Names); err != nil {
-		return nil, err
-	}
+	s.Store, err = state.Open(ctx, s.NC, o.Names)
+	return err
+}
 
-	// Gateway first: its webhook URL goes to the matchmaker.
-	if o.Gateway != nil {
-		gc := *o.Gateway
-		gc.NATS, gc.Names, gc.Registry = s.NC, o.Names, s.Registry
-		if gc.Logger == nil {
-			gc.Logger = log
-		}
-		if s.Gateway, err = gateway.NewServer(gc); err != nil {
-			return nil, err
-		}
-		s.Gateway.Addr = o.GatewayAddr
-		if o.WebhookAddr != o.GatewayAddr {
-			s.Gateway.WebhookAddr = o.WebhookAddr
-		}
-		if err = s.Gateway.Open(); err != nil {
-			return nil, err
-		}
+func (s *Stack) startGateway(_ context.Context, o *Options) (err error) {
+	if o.Gateway == nil {
+		return nil
 	}
+	gc := *o.Gateway
+	gc.NATS, gc.Names, gc.Registry = s.NC, o.Names, s.Registry
+	if gc.Logger == nil {
+		gc.Logger = s.Log
+	}
+	if s.Gateway, err = gateway.NewServer(gc); err != nil {
+		return err
+	}
+	s.Gateway.Addr = o.GatewayAddr
+	if o.WebhookAddr != o.GatewayAddr {
+		s.Gateway.WebhookAddr = o.WebhookAddr
+	}
+	return s.Gateway.Open()
+}
 
-	// Edgegap: the simulator, then the client.
-	if o.Simulator != nil {
-		sc := *o.Simulator
-		if sc.Logger == nil {
-			sc.Logger = log.With("component", "edgegapsim")
-		}
-		if o.GameServers != nil {
-			sc.OnDeploy = o.GameServers(s.NC, o.Names)
-		}
-		if s.Sim, err = edgegapsim.Start(ctx, sc); err != nil {
-			return nil, err
-		}
-		o.Edgegap.BaseURL = s.Sim.URL()
-		o.Edgegap.APIKey = s.Sim.APIKey()
-		log.Info("edgegap simulator started", "url", s.Sim.URL())
+// startSimulator starts the in-process Edgegap simulator, attaching the
+// simulated game servers, and points the Edgegap client at it.
+func (s *Stack) startSimulator(ctx context.Context, o *Options) (err error) {
+	if o.Simulator == nil {
+		return nil
 	}
-	if o.Matchmaker != nil {
-		ec := o.Edgegap
-		if ec.Logger == nil {
-			ec.Logger = log
-		}
-		ec.OnCall = matchmaker.OnEdgegapCall(s.Registry)
-		if s.Edgegap, err = edgegap.New(ec); err != nil {
-			return nil, err
-		}
-		mc := *o.Matchmaker
-		mc.NC, mc.Store, mc.Edgegap, mc.Registry = s.NC, s.Store, s.Edgegap, s.Registry
-		if mc.Logger == nil {
-			mc.Logger = log
-		}
-		// Wire the webhook to our own sink only for the in-process simulator:
-		// real Edgegap needs a public URL, which only the operator knows
-		// (session-webhook-url).
-		if mc.WebhookURL == "" && s.Sim != nil && s.Gateway != nil && o.Gateway.Serve&gateway.ServeWebhook != 0 {
-			mc.WebhookURL = s.Gateway.WebhookURL() + "/hook/session"
-			if o.Gateway.WebhookSecret != "" {
-				mc.WebhookURL += "?secret=" + url.QueryEscape(o.Gateway.WebhookSecret)
-			}
-		}
-		if s.MM, err = matchmaker.New(mc); err != nil {
-			return nil, err
-		}
-		if o.BootCheck {
-			if err = s.MM.BootCheck(ctx); err != nil {
-				return nil, err
-			}
-		}
-		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		s.mmCancel, s.mmDone = cancel, make(chan error, 1)
-		go func() { s.mmDone <- s.MM.Run(mctx) }()
-		if err = s.waitMatchmaker(ctx); err != nil {
-			return nil, err
-		}
+	sc := *o.Simulator
+	if sc.Logger == nil {
+		sc.Logger = s.Log.With("component", "edgegapsim")
 	}
+	if o.GameServers != nil {
+		sc.OnDeploy = o.GameServers(s.NC, o.Names)
+	}
+	if s.Sim, err = edgegapsim.Start(ctx, sc); err != nil {
+		return err
+	}
+	o.Edgegap.BaseURL = s.Sim.URL()
+	o.Edgegap.APIKey = s.Sim.APIKey()
+	s.Log.Info("edgegap simulator started", "url", s.Sim.URL())
+	return nil
+}
 
-	if o.MetricsAddr != "" {
-		ln, lerr := net.Listen("tcp", o.MetricsAddr)
-		if lerr != nil {
-			return nil, fmt.Errorf("metrics listen on %s: %w", o.MetricsAddr, lerr)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
-		s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		s.MetricsURL = "http://" + ln.Addr().String() + "/metrics"
-		s.wg.Go(func() {
-			if err := s.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.errc <- fmt.Errorf("metrics server: %w", err)
-			}
-		})
+func (s *Stack) startMatchmaker(ctx context.Context, o *Options) (err error) {
+	if o.Matchmaker == nil {
+		return nil
 	}
-	return s, nil
+	ec := o.Edgegap
+	if ec.Logger == nil {
+		ec.Logger = s.Log
+	}
+	ec.OnCall = matchmaker.OnEdgegapCall(s.Registry)
+	if s.Edgegap, err = edgegap.New(ec); err != nil {
+		return fmt.Errorf("edgegap client: %w", err)
+	}
+	mc := *o.Matchmaker
+	mc.NC, mc.Store, mc.Edgegap, mc.Registry = s.NC, s.Store, s.Edgegap, s.Registry
+	if mc.Logger == nil {
+		mc.Logger = s.Log
+	}
+	mc.WebhookURL = s.ownWebhookURL(o, mc.WebhookURL)
+	if s.MM, err = matchmaker.New(mc); err != nil {
+		return err
+	}
+	if o.BootCheck {
+		if err = s.MM.BootCheck(ctx); err != nil {
+			return err
+		}
+	}
+	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.mmCancel, s.mmDone = cancel, make(chan error, 1)
+	go func() { s.mmDone <- s.MM.Run(mctx) }()
+	return s.waitMatchmaker(ctx)
+}
+
+// ownWebhookURL wires the webhook to our own sink only for the in-process
+// simulator: real Edgegap needs a public URL, which only the operator knows
+// (session-webhook-url).
+func (s *Stack) ownWebhookURL(o *Options, configured string) string {
+	if configured != "" || s.Sim == nil || s.Gateway == nil || o.Gateway.Serve&gateway.ServeWebhook == 0 {
+		return configured
+	}
+	u := s.Gateway.WebhookURL() + "/hook/session"
+	if o.Gateway.WebhookSecret != "" {
+		u += "?secret=" + url.QueryEscape(o.Gateway.WebhookSecret)
+	}
+	return u
+}
+
+func (s *Stack) startMetrics(_ context.Context, o *Options) error {
+	if o.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", o.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics listen on %s: %w", o.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.MetricsURL = "http://" + ln.Addr().String() + "/metrics"
+	s.wg.Go(func() {
+		if err := s.metricsSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- fmt.Errorf("metrics server: %w", err)
+		}
+	})
+	return nil
 }
 
 // waitMatchmaker returns once the matchmaker serves requests, or its Run

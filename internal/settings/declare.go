@@ -1,0 +1,206 @@
+package settings
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Settings is every setting bevygap reads, typed and grouped by section.
+// Commands and the composition root (internal/app) read its fields; the
+// single declaration of keys, env names, defaults, help and limits is Defs.
+type Settings struct {
+	NATS       NATS
+	Edgegap    Edgegap
+	Matchmaker Matchmaker
+	Gateway    Gateway
+	Serve      Serve
+	Dev        Dev
+}
+
+// NATS is how to reach the NATS server (PROTOCOL.md section 2).
+type NATS struct {
+	Host       string
+	User       string
+	Password   string
+	CA         string
+	CAContents string
+	Insecure   bool
+	Namespace  string
+}
+
+// Edgegap is the Edgegap API (PROTOCOL.md section 10).
+type Edgegap struct {
+	URL        string
+	APIKey     string
+	CreateRate float64 // per second, 0 = unlimited
+	StatusRate float64 // per second, 0 = unlimited
+}
+
+// Matchmaker configures the matchmaker (PROTOCOL.md section 7).
+type Matchmaker struct {
+	AppName           string
+	AppVersion        string
+	PrivateKey        string // raw; netcode.ParsePrivateKey checks it in Validate
+	ProtocolID        uint64
+	SessionWebhookURL string
+	PortName          string
+	ReadyTimeout      time.Duration
+	CertDigestWait    time.Duration
+	RequireCertDigest bool
+	UnclaimedTTL      time.Duration
+	MaxInFlight       int
+	AllowInsecureKey  bool
+	SkipEdgegapCheck  bool
+}
+
+// Gateway configures the game-client gateway and the webhook sink
+// (PROTOCOL.md section 6).
+type Gateway struct {
+	Listen                string
+	WebhookListen         string
+	MetricsAddr           string
+	CORS                  []string
+	TrustedProxies        []netip.Prefix
+	AllowClientIPOverride bool
+	FakeIP                netip.Addr
+	RatePerMinute         float64 // 0 = unlimited
+	RateBurst             int
+	MaxPendingPerIP       int // 0 = unlimited
+	MaxPendingTotal       int // 0 = unlimited
+	WebhookSecret         string
+}
+
+// Serve configures `serve`'s embedded nats-server (used when NATS.Host is
+// empty, and by dev).
+type Serve struct {
+	NATSListen  string
+	DataDir     string
+	NATSTLSCert string
+	NATSTLSKey  string
+}
+
+// Dev configures `bevygap dev`'s Edgegap simulator.
+type Dev struct {
+	EdgegapListen string
+	DeployDelay   time.Duration
+	Sockets       int
+	EmptyTTL      time.Duration
+}
+
+// Section names, in the order of Defs.
+const (
+	SectionNATS       = "NATS"
+	SectionEdgegap    = "Edgegap"
+	SectionMatchmaker = "matchmaker"
+	SectionGateway    = "gateway"
+	SectionServe      = "embedded NATS (serve, dev)"
+	SectionDev        = "dev"
+)
+
+const maxPort = 65535
+
+// Defs declares every setting once: key (flag name, config-file key and
+// BEVYGAP_ env suffix), section, typed field, default, Rust env names, help
+// text, secrecy and limits. Defaults equal the Rust bevygap defaults where
+// it has one.
+var Defs = []Def{
+	// NATS (PROTOCOL.md section 2)
+	{Key: "nats-host", Section: SectionNATS, Legacy: []string{"NATS_HOST"}, Usage: "NATS server: host, host:port or nats:// / tls:// URL",
+		field: func(s *Settings) any { return &s.NATS.Host }},
+	{Key: "nats-user", Section: SectionNATS, Legacy: []string{"NATS_USER"}, Usage: "NATS user",
+		field: func(s *Settings) any { return &s.NATS.User }},
+	{Key: "nats-password", Section: SectionNATS, Legacy: []string{"NATS_PASSWORD"}, Usage: "NATS password", Secret: true,
+		field: func(s *Settings) any { return &s.NATS.Password }},
+	{Key: "nats-ca", Section: SectionNATS, Legacy: []string{"NATS_CA"}, Usage: "path to a PEM root CA for the NATS server certificate",
+		field: func(s *Settings) any { return &s.NATS.CA }},
+	{Key: "nats-ca-contents", Section: SectionNATS, Legacy: []string{"NATS_CA_CONTENTS"}, Usage: "PEM text of the NATS root CA", Secret: true,
+		field: func(s *Settings) any { return &s.NATS.CAContents }},
+	{Key: "nats-insecure", Section: SectionNATS, Legacy: []string{"NATS_INSECURE"}, Default: "false", Usage: "connect to NATS without TLS", PresenceTrue: true,
+		field: func(s *Settings) any { return &s.NATS.Insecure }},
+	{Key: "nats-namespace", Section: SectionNATS, Usage: "prefix for every bucket, stream and subject (empty = Rust compatible)",
+		field: func(s *Settings) any { return &s.NATS.Namespace }},
+
+	// Edgegap (PROTOCOL.md section 10)
+	{Key: "edgegap-url", Section: SectionEdgegap, Default: "https://api.edgegap.com", Usage: "Edgegap API base URL", check: httpURL,
+		field: func(s *Settings) any { return &s.Edgegap.URL }},
+	{Key: "edgegap-api-key", Section: SectionEdgegap, Legacy: []string{"EDGEGAP_API_KEY"}, Usage: "Edgegap API key ('token XXX' or 'XXX')", Secret: true,
+		field: func(s *Settings) any { return &s.Edgegap.APIKey }},
+	{Key: "edgegap-create-rate", Section: SectionEdgegap, Default: "40", Usage: "session creations per second this process sends to Edgegap (Edgegap documents 40; 0 = unlimited)", check: floatIn(0, 100000),
+		field: func(s *Settings) any { return &s.Edgegap.CreateRate }},
+	{Key: "edgegap-status-rate", Section: SectionEdgegap, Default: "10", Usage: "status calls per second this process sends to Edgegap (Edgegap documents 10; 0 = unlimited)", check: floatIn(0, 100000),
+		field: func(s *Settings) any { return &s.Edgegap.StatusRate }},
+
+	// Matchmaker (PROTOCOL.md section 7)
+	{Key: "app-name", Section: SectionMatchmaker, Default: "spacepit_server", Usage: "Edgegap application name",
+		field: func(s *Settings) any { return &s.Matchmaker.AppName }},
+	{Key: "app-version", Section: SectionMatchmaker, Default: "v0.0.1", Usage: "Edgegap application version",
+		field: func(s *Settings) any { return &s.Matchmaker.AppVersion }},
+	{Key: "lightyear-private-key", Section: SectionMatchmaker, Legacy: []string{"LIGHTYEAR_PRIVATE_KEY"}, Usage: "Lightyear private key: 32 numbers '1,2,3,...', 64 hex digits or base64", Secret: true, Aliases: []string{"private-key"},
+		field: func(s *Settings) any { return &s.Matchmaker.PrivateKey }},
+	{Key: "lightyear-protocol-id", Section: SectionMatchmaker, Default: "1982", Usage: "Lightyear protocol id (u64)", Aliases: []string{"protocol-id"},
+		field: func(s *Settings) any { return &s.Matchmaker.ProtocolID }},
+	{Key: "session-webhook-url", Section: SectionMatchmaker, Usage: "public URL Edgegap POSTs session events to: the webhook sink's /hook/session, with ?secret=<webhook-secret> when one is set", Secret: true, check: optional(httpURL),
+		field: func(s *Settings) any { return &s.Matchmaker.SessionWebhookURL }},
+	{Key: "port-name", Section: SectionMatchmaker, Usage: "deployment port clients connect to (default: the only port, else the lowest name)",
+		field: func(s *Settings) any { return &s.Matchmaker.PortName }},
+	{Key: "ready-timeout", Section: SectionMatchmaker, Default: "60s", Usage: "give up on a session that is not ready after this long (Error 408)", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Matchmaker.ReadyTimeout }},
+	{Key: "cert-digest-wait", Section: SectionMatchmaker, Default: "5s", Usage: "how long to wait for the game server's certificate digest", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Matchmaker.CertDigestWait }},
+	{Key: "require-cert-digest", Section: SectionMatchmaker, Default: "true", Usage: "fail a seat without a certificate digest (Rust behaviour); false sends an empty digest",
+		field: func(s *Settings) any { return &s.Matchmaker.RequireCertDigest }},
+	{Key: "unclaimed-ttl", Section: SectionMatchmaker, Default: "62s", Usage: "delete a seat no client connected to after this long", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Matchmaker.UnclaimedTTL }},
+	{Key: "max-inflight", Section: SectionMatchmaker, Default: "1000", Usage: "requests served at once; beyond it the matchmaker answers 503 busy", check: intIn(1, 1_000_000),
+		field: func(s *Settings) any { return &s.Matchmaker.MaxInFlight }},
+	{Key: "allow-insecure-key", Section: SectionMatchmaker, Default: "false", Usage: "allow the all-zero Lightyear private key (local development only)",
+		field: func(s *Settings) any { return &s.Matchmaker.AllowInsecureKey }},
+	{Key: "skip-edgegap-check", Section: SectionMatchmaker, Default: "false", Usage: "start without checking that the Edgegap app and version exist",
+		field: func(s *Settings) any { return &s.Matchmaker.SkipEdgegapCheck }},
+
+	// Gateway (PROTOCOL.md section 6)
+	{Key: "gateway-listen", Section: SectionGateway, Default: "0.0.0.0:3000", Usage: "address of the game-client gateway", Aliases: []string{"listen"}, check: hostPort,
+		field: func(s *Settings) any { return &s.Gateway.Listen }},
+	{Key: "webhook-listen", Section: SectionGateway, Default: "0.0.0.0:3001", Usage: "address of the Edgegap webhook sink", check: hostPort,
+		field: func(s *Settings) any { return &s.Gateway.WebhookListen }},
+	{Key: "metrics-addr", Section: SectionGateway, Usage: "address serving Prometheus /metrics (empty: only the gateway's /metrics)", check: optional(hostPort),
+		field: func(s *Settings) any { return &s.Gateway.MetricsAddr }},
+	{Key: "cors", Section: SectionGateway, Default: "http://localhost:8000", Usage: "allowed browser origin (repeatable; * allows any)",
+		field: func(s *Settings) any { return &s.Gateway.CORS }},
+	{Key: "trusted-proxies", Section: SectionGateway, Usage: "CIDRs whose X-Forwarded-For is trusted (repeatable)",
+		field: func(s *Settings) any { return &s.Gateway.TrustedProxies }},
+	{Key: "allow-client-ip-override", Section: SectionGateway, Default: "false", Usage: "honour the client_ip query parameter (development)",
+		field: func(s *Settings) any { return &s.Gateway.AllowClientIPOverride }},
+	{Key: "fake-ip", Section: SectionGateway, Default: "81.128.157.100", Usage: "client IP used instead of loopback addresses",
+		field: func(s *Settings) any { return &s.Gateway.FakeIP }},
+	{Key: "rate-per-minute", Section: SectionGateway, Default: "6", Usage: "seat requests per minute per client IP (0 = unlimited)", check: floatIn(0, 1_000_000),
+		field: func(s *Settings) any { return &s.Gateway.RatePerMinute }},
+	{Key: "rate-burst", Section: SectionGateway, Default: "3", Usage: "requests a client IP may make back to back", check: intIn(1, 1_000_000),
+		field: func(s *Settings) any { return &s.Gateway.RateBurst }},
+	{Key: "max-pending-per-ip", Section: SectionGateway, Default: "4", Usage: "requests one client IP may have waiting at once (0 = unlimited)", check: intIn(0, 1_000_000),
+		field: func(s *Settings) any { return &s.Gateway.MaxPendingPerIP }},
+	{Key: "max-pending-total", Section: SectionGateway, Default: "10000", Usage: "requests the gateway holds waiting at once (0 = unlimited)", check: intIn(0, 10_000_000),
+		field: func(s *Settings) any { return &s.Gateway.MaxPendingTotal }},
+	{Key: "webhook-secret", Section: SectionGateway, Usage: "shared secret Edgegap must send (?secret= or X-Bevygap-Webhook-Secret)", Secret: true,
+		field: func(s *Settings) any { return &s.Gateway.WebhookSecret }},
+
+	// Embedded NATS (serve without a NATS server; dev)
+	{Key: "nats-listen", Section: SectionServe, Default: "127.0.0.1:4222", Usage: "address of the embedded nats-server (empty: in-process connections only)", check: optional(hostPort),
+		field: func(s *Settings) any { return &s.Serve.NATSListen }},
+	{Key: "data-dir", Section: SectionServe, Usage: "JetStream store of the embedded nats-server (serve default: $XDG_STATE_HOME/bevygap/nats-<port>, kept across restarts; dev: a temporary one)",
+		field: func(s *Settings) any { return &s.Serve.DataDir }},
+	{Key: "nats-tls-cert", Section: SectionServe, Usage: "PEM certificate for the embedded nats-server (TLS for game servers)",
+		field: func(s *Settings) any { return &s.Serve.NATSTLSCert }},
+	{Key: "nats-tls-key", Section: SectionServe, Usage: "PEM key file for the embedded nats-server",
+		field: func(s *Settings) any { return &s.Serve.NATSTLSKey }},
+
+	// dev: the Edgegap simulator
+	{Key: "edgegap-listen", Section: SectionDev, Default: "127.0.0.1:3100", Usage: "Edgegap simulator address", check: hostPort,
+		field: func(s *Settings) any { return &s.Dev.EdgegapListen }},
+	{Key: "deploy-delay", Section: SectionDev, Default: "1s", Usage: "time a simulated deployment takes to become ready", check: nonNegativeDuration,
+		field: func(s *Settings) any { return &s.Dev.DeployDelay }},
+	{Key: "sockets", Section: SectionDev, Default: "4", Usage: "seats per simulated deployment", check: intIn(1, 10000),
+		field: func(s *Settings) any { return &s.Dev.Sockets }},
+	{Key: "empty-ttl", Section: SectionDev, Default: "10s", Usage: "stop a simulated deployment this long after its last session", check: nonNegativeDuration,
+		field: func(s *Settings) any { return &s.Dev.EmptyTTL }},
+}
