@@ -266,6 +266,22 @@ func (f *fleet) open(ctx context.Context) (string, *state.Deployment, bool, erro
 			f.m.log.Debug("previous deployment takes no seat", "deployment", last, "state", d.State, "seats", len(d.Seats), "reason", d.Reason, "err", err)
 		}
 	}
+	// The view may lag (seats released by another replica): before paying
+	// for a new deployment, look at the ledger itself.
+	all, err := f.ledger.List(ctx)
+	if err != nil {
+		return "", nil, false, err
+	}
+	for _, c := range state.Candidates(all, f.m.cfg.AppName, f.m.cfg.AppVersion) {
+		seatID, d, err := f.ledger.Reserve(ctx, c.ID)
+		if err == nil {
+			f.view.apply(d)
+			return seatID, d, false, nil
+		}
+		if !errors.Is(err, state.ErrFull) && !errors.Is(err, state.ErrNotFound) {
+			return "", nil, false, err
+		}
+	}
 	id := state.NewFleetID()
 	f.m.log.Debug("opening a deployment", "deployment", id, "previous", last)
 	seatID := state.SeatID(id)
