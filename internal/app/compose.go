@@ -56,6 +56,9 @@ func Budget(s settings.Edgegap) (*edgegap.Budget, error) {
 	b := edgegap.DefaultBudgetConfig()
 	b.Create = edgegap.Limit{PerSecond: s.CreateRate, Burst: 1}
 	b.Status = edgegap.Limit{PerSecond: s.StatusRate, Burst: 1}
+	b.Deploy = edgegap.Limit{PerSecond: s.DeployRate, Burst: 1}
+	b.DeploymentStatus = edgegap.Limit{PerSecond: s.DeploymentStatusRate, Burst: 1}
+	b.List = edgegap.Limit{PerSecond: s.ListRate, Burst: 1}
 	return edgegap.NewBudget(b)
 }
 
@@ -87,7 +90,8 @@ func PrivateKey(raw string) (netcode.PrivateKey, error) {
 // MatchmakerConfig is the matchmaker config (connections are filled in by
 // Start). An all-zero key without allow-insecure-key is
 // matchmaker.ErrInsecureKey.
-func MatchmakerConfig(s settings.Matchmaker) (*matchmaker.Config, error) {
+func MatchmakerConfig(all settings.Settings) (*matchmaker.Config, error) {
+	s := all.Matchmaker
 	key, err := PrivateKey(s.PrivateKey)
 	if err != nil {
 		return nil, err
@@ -100,7 +104,21 @@ func MatchmakerConfig(s settings.Matchmaker) (*matchmaker.Config, error) {
 		WebhookURL: s.SessionWebhookURL, PortName: s.PortName,
 		ReadyTimeout: s.ReadyTimeout, CertDigestWait: s.CertDigestWait, UnclaimedTTL: s.UnclaimedTTL,
 		RequireCertDigest: s.RequireCertDigest, AllowInsecureKey: s.AllowInsecureKey, MaxInFlight: s.MaxInFlight,
+		Allocator: s.Allocator,
+		Fleet: matchmaker.FleetConfig{
+			SeatsPerDeployment: s.SeatsPerDeployment, EmptyTTL: s.EmptyTTL, MaxDeploymentAge: s.MaxDeploymentAge,
+			ReconcileInterval: s.ReconcileInterval, WebhookBase: hookBase(s.WebhookPublicURL),
+			WebhookSecret: all.Gateway.WebhookSecret, Replicas: all.NATS.Replicas,
+		},
 	}, nil
+}
+
+// hookBase is the webhook sink's /hook under its public URL ("" stays "").
+func hookBase(public string) string {
+	if public == "" {
+		return ""
+	}
+	return strings.TrimRight(public, "/") + "/hook"
 }
 
 // GatewayConfig is the gateway config (serving both the client routes and
@@ -167,12 +185,14 @@ func DefaultDataDir(listen string, stateHome func() (string, error)) (string, er
 
 // ServeKeys are the settings `serve` reads, also registered as its flags.
 var ServeKeys = []string{
-	"nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace",
+	"nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace", "nats-replicas",
 	"nats-listen", "data-dir", "nats-tls-cert", "nats-tls-key",
 	"edgegap-url", "edgegap-api-key", "edgegap-create-rate", "edgegap-status-rate",
+	"edgegap-deploy-rate", "edgegap-deployment-status-rate", "edgegap-list-rate",
 	"app-name", "app-version", "lightyear-private-key", "lightyear-protocol-id", "session-webhook-url",
 	"port-name", "ready-timeout", "cert-digest-wait", "require-cert-digest", "unclaimed-ttl", "max-inflight",
 	"allow-insecure-key", "skip-edgegap-check",
+	"allocator", "seats-per-deployment", "empty-ttl", "max-deployment-age", "reconcile-interval", "webhook-public-url",
 	"gateway-listen", "webhook-listen", "metrics-addr", "fake-ip", "allow-client-ip-override",
 	"rate-per-minute", "rate-burst", "max-pending-per-ip", "max-pending-total", "webhook-secret", "cors", "trusted-proxies",
 }
@@ -207,7 +227,7 @@ func Serve(s settings.Settings, parts Parts, log *slog.Logger, stateHome func() 
 	if err != nil {
 		return Options{}, err
 	}
-	o := Options{Logger: log, Names: names, MetricsAddr: s.Gateway.MetricsAddr}
+	o := Options{Logger: log, Names: names, Replicas: s.NATS.Replicas, MetricsAddr: s.Gateway.MetricsAddr}
 	if s.NATS.Host != "" {
 		no := ServiceNATSOptions(s.NATS, "bevygap", log)
 		o.NATS = &no
@@ -229,7 +249,7 @@ func Serve(s settings.Settings, parts Parts, log *slog.Logger, stateHome func() 
 		o.GatewayAddr, o.WebhookAddr = s.Gateway.Listen, s.Gateway.WebhookListen
 	}
 	if parts.Matchmaker {
-		if o.Matchmaker, err = MatchmakerConfig(s.Matchmaker); err != nil {
+		if o.Matchmaker, err = MatchmakerConfig(s); err != nil {
 			return Options{}, err
 		}
 		o.BootCheck = !s.Matchmaker.SkipEdgegapCheck
@@ -266,13 +286,15 @@ var DevPreset = settings.Preset{Name: "dev", Defaults: map[string]string{
 	"max-pending-total":        "100000",
 	"edgegap-create-rate":      "0",
 	"edgegap-status-rate":      "0",
+	"allocator":                "deployments",
+	"empty-ttl":                "10s",
 }}
 
 // DevIgnores are the settings `bevygap dev` does not read: it runs its own
 // NATS, Edgegap simulator and webhook sink (on the gateway's address).
 var DevIgnores = []string{
 	"nats-host", "nats-ca", "nats-ca-contents", "nats-insecure",
-	"edgegap-url", "edgegap-api-key", "session-webhook-url", "skip-edgegap-check", "webhook-listen",
+	"edgegap-url", "edgegap-api-key", "session-webhook-url", "webhook-public-url", "skip-edgegap-check", "webhook-listen",
 }
 
 // DevSettings are the declared defaults with DevPreset applied.
@@ -297,7 +319,7 @@ func Dev(s settings.Settings, log *slog.Logger) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	mc, err := MatchmakerConfig(s.Matchmaker)
+	mc, err := MatchmakerConfig(s)
 	if err != nil {
 		return Options{}, err
 	}
@@ -312,10 +334,10 @@ func Dev(s settings.Settings, log *slog.Logger) (Options, error) {
 	}
 	key, pid := mc.PrivateKey, mc.ProtocolID
 	return Options{
-		Logger: log, Names: names, MetricsAddr: s.Gateway.MetricsAddr,
+		Logger: log, Names: names, Replicas: s.NATS.Replicas, MetricsAddr: s.Gateway.MetricsAddr,
 		Embedded: emb,
 		Simulator: &edgegapsim.Config{
-			ListenAddr: s.Dev.EdgegapListen, DeployDelay: s.Dev.DeployDelay, Sockets: s.Dev.Sockets, EmptyTTL: s.Dev.EmptyTTL,
+			ListenAddr: s.Dev.EdgegapListen, DeployDelay: s.Dev.DeployDelay, Sockets: s.Dev.Sockets, EmptyTTL: s.Matchmaker.EmptyTTL,
 			Apps:       []edgegapsim.App{{Name: s.Matchmaker.AppName, Versions: []edgegapsim.Version{{Name: s.Matchmaker.AppVersion, DockerTag: edgegapsim.DefaultDockerTag}}}},
 			RateLimits: &edgegapsim.RateLimits{Create: 1000, Status: 1000},
 		},

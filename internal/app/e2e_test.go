@@ -17,6 +17,7 @@ import (
 
 	devstack "github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/client"
+	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
@@ -39,7 +40,7 @@ type e2e struct {
 // start runs the whole system in-process as `bevygap dev` does: embedded
 // NATS, the simulator with simulated game servers on loopback UDP, the
 // matchmaker and the gateway (with its webhook sink) on 127.0.0.1:0.
-func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) *e2e {
+func start(t *testing.T, allocator string, unclaimedTTL time.Duration, deployDelay time.Duration) *e2e {
 	t.Helper()
 	key, _ := netcode.ParsePrivateKey(testKey)
 	denied := make(chan simserver.DenyReason, 100)
@@ -52,8 +53,9 @@ func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) 
 	// The dev preset, as `bevygap dev` runs it, on loopback ports chosen by
 	// the system and an in-process-only NATS with a temp store.
 	s := devstack.DevSettings()
+	s.Matchmaker.Allocator = allocator
 	s.Matchmaker.PrivateKey, s.Matchmaker.UnclaimedTTL = testKey, unclaimedTTL
-	s.Dev.DeployDelay, s.Dev.Sockets, s.Dev.EmptyTTL = deployDelay, 8, 500*time.Millisecond
+	s.Dev.DeployDelay, s.Dev.Sockets, s.Matchmaker.EmptyTTL = deployDelay, 8, 500*time.Millisecond
 	s.Dev.EdgegapListen, s.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	s.Serve.NATSListen, s.Serve.DataDir = "", t.TempDir()
 	if err := s.Validate(); err != nil {
@@ -106,7 +108,7 @@ func (e *e2e) leaks() error {
 // The full loop: play -> seat -> UDP connect -> active_connections entry ->
 // disconnect -> the simulator shows the session deleted.
 func TestFullLoop(t *testing.T) {
-	e := start(t, time.Minute, 50*time.Millisecond)
+	e := start(t, matchmaker.AllocatorSessions, time.Minute, 50*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := e.seat(ctx)
@@ -144,9 +146,79 @@ func TestFullLoop(t *testing.T) {
 	}
 }
 
+// The full loop on the deployments allocator: play -> a seat on a
+// deployment (ready webhook through the sink, no status call) -> netcode
+// handshake with its simulated game server -> the seat connected in the
+// ledger -> disconnect -> the seat released -> the empty deployment stopped
+// after empty-ttl: nothing left in the simulator or the ledger.
+func TestFullLoopDeployments(t *testing.T) {
+	e := start(t, matchmaker.AllocatorDeployments, time.Minute, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := e.seat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	depID := state.DeploymentOfSeat(res.SessionID)
+	if depID == "" {
+		t.Fatalf("seat id %q names no deployment", res.SessionID)
+	}
+	ledger, err := state.OpenFleet(ctx, e.st.Store.JS, state.Names{}, state.FleetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ledger.Get(ctx, depID)
+	if err != nil || d.State != state.DeploymentReady {
+		t.Fatalf("ledger record %+v, %v", d, err)
+	}
+	// The digest is this deployment's own (by request id), not another
+	// server's on the same IP.
+	if own, _ := e.st.Store.CertDigest(ctx, d.RequestID); own == "" || own != res.Seat.CertDigest {
+		t.Fatalf("seat digest %q, deployment %s published %q", res.Seat.CertDigest, d.RequestID, own)
+	}
+	conn, err := simserver.ConnectBase64(ctx, res.Seat.Token, simserver.ConnectOptions{})
+	if err != nil {
+		t.Fatalf("game server refused a fresh seat: %v", err)
+	}
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		d, err := ledger.Get(ctx, depID)
+		if err != nil {
+			return err
+		}
+		if d.Seats[res.SessionID].State != state.SeatConnected {
+			return fmt.Errorf("seat %+v", d.Seats[res.SessionID])
+		}
+		return nil
+	})
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if n := e.st.Sim.Stats().LiveDeployments; n != 0 {
+			return fmt.Errorf("%d live deployments", n)
+		}
+		d, err := ledger.Get(ctx, depID)
+		if err != nil {
+			return err
+		}
+		if d.State != state.DeploymentGone || len(d.Seats) != 0 {
+			return fmt.Errorf("ledger: %s with %d seats", d.State, len(d.Seats))
+		}
+		return nil
+	})
+	st := e.st.Sim.Stats()
+	n := 0
+	for _, c := range st.Calls["deployment-status-get"] {
+		n += c
+	}
+	if n != 0 || st.DeploymentsCreated != 1 {
+		t.Fatalf("%d status calls (want 0: the ready webhook), %d deployments (want 1)", n, st.DeploymentsCreated)
+	}
+}
+
 // A seat nobody uses is reaped after the unclaimed TTL and deleted.
 func TestUnusedSeatIsReaped(t *testing.T) {
-	e := start(t, 700*time.Millisecond, 0)
+	e := start(t, matchmaker.AllocatorSessions, 700*time.Millisecond, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := e.seat(ctx); err != nil {
@@ -157,7 +229,7 @@ func TestUnusedSeatIsReaped(t *testing.T) {
 
 // Nobody connects without a valid seat.
 func TestGameServerRefusesBadTokens(t *testing.T) {
-	e := start(t, time.Minute, 0)
+	e := start(t, matchmaker.AllocatorSessions, time.Minute, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := e.seat(ctx)
@@ -249,7 +321,7 @@ func TestTwoHundredPlayers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 players")
 	}
-	e := start(t, time.Minute, 100*time.Millisecond)
+	e := start(t, matchmaker.AllocatorSessions, time.Minute, 100*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	const n = 200

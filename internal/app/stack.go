@@ -37,6 +37,8 @@ import (
 type Options struct {
 	Logger *slog.Logger
 	Names  state.Names
+	// Replicas of bevygap's own buckets and streams (nats-replicas).
+	Replicas int
 
 	// NATS is the server to connect to; nil starts an embedded one with
 	// Embedded (a temporary store directory when StoreDir is empty).
@@ -145,7 +147,7 @@ func (s *Stack) startNATS(ctx context.Context, o *Options) (err error) {
 		}
 		s.Log.Info("embedded nats-server started", "url", s.NATSURL, "store_dir", eo.StoreDir)
 	}
-	s.Store, err = state.Open(ctx, s.NC, o.Names)
+	s.Store, err = state.Open(ctx, s.NC, o.Names, state.Replicas(max(o.Replicas, 1)))
 	return err
 }
 
@@ -208,6 +210,15 @@ func (s *Stack) startMatchmaker(ctx context.Context, o *Options) (err error) {
 		mc.Logger = s.Log
 	}
 	mc.WebhookURL = s.ownWebhookURL(o, mc.WebhookURL)
+	if mc.Fleet.WebhookBase == "" {
+		mc.Fleet.WebhookBase = s.ownHookBase(o)
+	}
+	alloc, why, err := matchmaker.ResolveAllocator(ctx, s.Edgegap, mc.Allocator, mc.AppName, mc.AppVersion)
+	if err != nil {
+		return err
+	}
+	mc.Allocator = alloc
+	s.Log.Info("allocator", "allocator", alloc, "why", why)
 	if s.MM, err = matchmaker.New(mc); err != nil {
 		return err
 	}
@@ -226,14 +237,24 @@ func (s *Stack) startMatchmaker(ctx context.Context, o *Options) (err error) {
 // simulator: real Edgegap needs a public URL, which only the operator knows
 // (session-webhook-url).
 func (s *Stack) ownWebhookURL(o *Options, configured string) string {
-	if configured != "" || s.Sim == nil || s.Gateway == nil || o.Gateway.Serve&gateway.ServeWebhook == 0 {
+	base := s.ownHookBase(o)
+	if configured != "" || base == "" {
 		return configured
 	}
-	u := s.Gateway.WebhookURL() + "/hook/session"
+	u := base + "/session"
 	if o.Gateway.WebhookSecret != "" {
 		u += "?secret=" + url.QueryEscape(o.Gateway.WebhookSecret)
 	}
 	return u
+}
+
+// ownHookBase is this process's webhook sink (…/hook) when the simulator
+// runs in-process and can reach it; "" otherwise.
+func (s *Stack) ownHookBase(o *Options) string {
+	if s.Sim == nil || s.Gateway == nil || o.Gateway.Serve&gateway.ServeWebhook == 0 {
+		return ""
+	}
+	return s.Gateway.WebhookURL() + "/hook"
 }
 
 func (s *Stack) startMetrics(_ context.Context, o *Options) error {

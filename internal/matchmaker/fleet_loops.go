@@ -187,6 +187,10 @@ func (f *fleet) reconcileLoop(ctx context.Context) error {
 // stopped.
 func (f *fleet) reconcile(ctx context.Context, dryRun bool) (FleetReconcileResult, error) {
 	r := FleetReconcileResult{Adopted: []string{}, Stopped: []string{}, Retired: []string{}}
+	// Ages are taken as of before the listing: a record created while the
+	// list call was under way is not older than the grace (or Edgegap's list
+	// may simply predate it).
+	now := f.m.cfg.Now()
 	listed, err := f.m.cfg.Edgegap.ListDeployments(ctx, edgegap.DeploymentQuery{Tags: []string{TagBevygap, f.scopeTag()}})
 	if err != nil {
 		return r, fmt.Errorf("listing deployments: %w", err)
@@ -196,7 +200,6 @@ func (f *fleet) reconcile(ctx context.Context, dryRun bool) (FleetReconcileResul
 	if err != nil {
 		return r, err
 	}
-	now := f.m.cfg.Now()
 	byRID := map[string]*state.Deployment{}
 	byIntent := map[string]*state.Deployment{}
 	for _, d := range recs {

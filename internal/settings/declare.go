@@ -26,6 +26,7 @@ type NATS struct {
 	CAContents string
 	Insecure   bool
 	Namespace  string
+	Replicas   int
 }
 
 // Edgegap is the Edgegap API (PROTOCOL.md section 10).
@@ -34,6 +35,10 @@ type Edgegap struct {
 	APIKey     string
 	CreateRate float64 // per second, 0 = unlimited
 	StatusRate float64 // per second, 0 = unlimited
+	// The 2026 deployment API's classes, per second, 0 = unlimited.
+	DeployRate           float64
+	DeploymentStatusRate float64
+	ListRate             float64
 }
 
 // Matchmaker configures the matchmaker (PROTOCOL.md section 7).
@@ -51,6 +56,14 @@ type Matchmaker struct {
 	MaxInFlight       int
 	AllowInsecureKey  bool
 	SkipEdgegapCheck  bool
+
+	// The allocator and its fleet (FLEET.md).
+	Allocator          string
+	SeatsPerDeployment int
+	EmptyTTL           time.Duration
+	MaxDeploymentAge   time.Duration
+	ReconcileInterval  time.Duration
+	WebhookPublicURL   string
 }
 
 // Gateway configures the game-client gateway and the webhook sink
@@ -84,7 +97,6 @@ type Dev struct {
 	EdgegapListen string
 	DeployDelay   time.Duration
 	Sockets       int
-	EmptyTTL      time.Duration
 }
 
 // Section names, in the order of Defs.
@@ -119,6 +131,8 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.NATS.Insecure }},
 	{Key: "nats-namespace", Section: SectionNATS, Usage: "prefix for every bucket, stream and subject (empty = Rust compatible)",
 		field: func(s *Settings) any { return &s.NATS.Namespace }},
+	{Key: "nats-replicas", Section: SectionNATS, Default: "1", Usage: "copies of bevygap's own buckets and streams on a NATS cluster (3 on a 3-node cluster); the Rust-compatible buckets stay at 1 unless nats-namespace is set", check: intIn(1, 5),
+		field: func(s *Settings) any { return &s.NATS.Replicas }},
 
 	// Edgegap (PROTOCOL.md section 10)
 	{Key: "edgegap-url", Section: SectionEdgegap, Default: "https://api.edgegap.com", Usage: "Edgegap API base URL", check: httpURL,
@@ -129,6 +143,12 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Edgegap.CreateRate }},
 	{Key: "edgegap-status-rate", Section: SectionEdgegap, Default: "10", Usage: "status calls per second this process sends to Edgegap (Edgegap documents 10; 0 = unlimited)", check: floatIn(0, 100000),
 		field: func(s *Settings) any { return &s.Edgegap.StatusRate }},
+	{Key: "edgegap-deploy-rate", Section: SectionEdgegap, Default: "40", Usage: "deployment creations per second this process sends to Edgegap (Edgegap documents 40; 0 = unlimited)", check: floatIn(0, 100000),
+		field: func(s *Settings) any { return &s.Edgegap.DeployRate }},
+	{Key: "edgegap-deployment-status-rate", Section: SectionEdgegap, Default: "20", Usage: "deployment status calls per second this process sends to Edgegap (Edgegap documents 20; 0 = unlimited)", check: floatIn(0, 100000),
+		field: func(s *Settings) any { return &s.Edgegap.DeploymentStatusRate }},
+	{Key: "edgegap-list-rate", Section: SectionEdgegap, Default: "10", Usage: "deployment list calls per second this process sends to Edgegap (Edgegap documents 10; 0 = unlimited)", check: floatIn(0, 100000),
+		field: func(s *Settings) any { return &s.Edgegap.ListRate }},
 
 	// Matchmaker (PROTOCOL.md section 7)
 	{Key: "app-name", Section: SectionMatchmaker, Default: "spacepit_server", Usage: "Edgegap application name",
@@ -157,6 +177,18 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Matchmaker.AllowInsecureKey }},
 	{Key: "skip-edgegap-check", Section: SectionMatchmaker, Default: "false", Usage: "start without checking that the Edgegap app and version exist",
 		field: func(s *Settings) any { return &s.Matchmaker.SkipEdgegapCheck }},
+	{Key: "allocator", Section: SectionMatchmaker, Default: "auto", Usage: "how players get a server: deployments (seats on Edgegap deployments bevygap runs), sessions (an Edgegap session per player), or auto (sessions only when the app version has a Seat or Match session_config)", check: oneOf("auto", "deployments", "sessions"),
+		field: func(s *Settings) any { return &s.Matchmaker.Allocator }},
+	{Key: "seats-per-deployment", Section: SectionMatchmaker, Default: "6", Usage: "players one deployment takes (deployments allocator)", check: intIn(1, 256),
+		field: func(s *Settings) any { return &s.Matchmaker.SeatsPerDeployment }},
+	{Key: "empty-ttl", Section: SectionMatchmaker, Default: "10m", Usage: "stop a deployment this long after its last player left (deployments allocator; dev: also the simulator's session deployments)", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Matchmaker.EmptyTTL }},
+	{Key: "max-deployment-age", Section: SectionMatchmaker, Default: "23h", Usage: "a deployment this old takes no new players and stops once empty (Edgegap ends deployments at 24h)", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Matchmaker.MaxDeploymentAge }},
+	{Key: "reconcile-interval", Section: SectionMatchmaker, Default: "2m", Usage: "how often the matchmaker compares Edgegap's list of its deployments with the NATS ledger, adopting or stopping what no record explains", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Matchmaker.ReconcileInterval }},
+	{Key: "webhook-public-url", Section: SectionMatchmaker, Usage: "public base URL of the webhook sink (https://host[:port]); Edgegap POSTs deployment events to its /hook/deployment-* with ?secret=<webhook-secret>", check: optional(httpURL),
+		field: func(s *Settings) any { return &s.Matchmaker.WebhookPublicURL }},
 
 	// Gateway (PROTOCOL.md section 6)
 	{Key: "gateway-listen", Section: SectionGateway, Default: "0.0.0.0:3000", Usage: "address of the game-client gateway", Aliases: []string{"listen"}, check: hostPort,
@@ -201,6 +233,4 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Dev.DeployDelay }},
 	{Key: "sockets", Section: SectionDev, Default: "4", Usage: "seats per simulated deployment", check: intIn(1, 10000),
 		field: func(s *Settings) any { return &s.Dev.Sockets }},
-	{Key: "empty-ttl", Section: SectionDev, Default: "10s", Usage: "stop a simulated deployment this long after its last session", check: nonNegativeDuration,
-		field: func(s *Settings) any { return &s.Dev.EmptyTTL }},
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -239,6 +240,15 @@ func floatIn(lo, hi float64) func(any) string {
 			return fmt.Sprintf("a number from %g to %g", lo, hi)
 		}
 		return ""
+	}
+}
+
+func oneOf(values ...string) func(any) string {
+	return func(v any) string {
+		if slices.Contains(values, v.(string)) {
+			return ""
+		}
+		return "one of " + strings.Join(values, ", ")
 	}
 }
 

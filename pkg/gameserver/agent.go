@@ -156,8 +156,9 @@ func (a *Agent) Close() {
 // Start reports the deployment, as the Rust plugin does at boot: it fetches
 // the deployment context (GET ARBITRIUM_CONTEXT_URL with the context token
 // as the authorization header and the user agent bevy_edgegap_gameserver),
-// retrying transport errors, 429 and 5xx with backoff within ctx; puts
-// cert_digests[context public_ip] = the certificate digest; and publishes
+// retrying transport errors, 429 and 5xx with backoff within ctx; puts the
+// certificate digest in cert_digests under the context's request id and
+// under its public IP (the Rust plugin's key); and publishes
 // the context JSON, byte for byte as received, on gameserver.contexts. A
 // refused context token fails at once with an error saying so.
 func (a *Agent) Start(ctx context.Context) error {
@@ -182,10 +183,18 @@ func (a *Agent) Start(ctx context.Context) error {
 	a.log.InfoContext(ctx, "deployment context fetched", "request_id", dc.RequestID, "public_ip", ip, "fqdn", dc.FQDN, "sockets", dc.Sockets)
 
 	if a.digest != "" {
-		if err := a.store.PutCertDigest(ctx, ip, a.digest); err != nil {
-			return fmt.Errorf("publish certificate digest: %w", err)
+		// Under the request id first (the matchmaker looks there first: two
+		// deployments on one host IP cannot overwrite each other's), then
+		// under the public IP, which is what the Rust plugin writes.
+		for _, key := range []string{dc.RequestID, ip} {
+			if key == "" {
+				continue
+			}
+			if err := a.store.PutCertDigest(ctx, key, a.digest); err != nil {
+				return fmt.Errorf("publish certificate digest: %w", err)
+			}
 		}
-		a.log.InfoContext(ctx, "certificate digest published", "public_ip", ip, "cert_digest", a.digest)
+		a.log.InfoContext(ctx, "certificate digest published", "request_id", dc.RequestID, "public_ip", ip, "cert_digest", a.digest)
 	} else {
 		a.log.WarnContext(ctx, "no certificate digest to publish: WebTransport clients cannot connect", "public_ip", ip)
 	}

@@ -157,10 +157,12 @@ func (s *Store) IsUnclaimed(ctx context.Context, sessionID string) (bool, error)
 	return err == nil, err
 }
 
-// PutCertDigest records a game server's certificate digest by public IP.
-func (s *Store) PutCertDigest(ctx context.Context, ip, digest string) error {
-	if _, err := s.certs.Put(ctx, ip, []byte(digest)); err != nil {
-		return fmt.Errorf("put %s in %s: %w", ip, s.certs.Bucket(), err)
+// PutCertDigest records a game server's certificate digest under key: its
+// public IP (the Rust plugin) or its deployment's request id (the Go agent
+// writes both).
+func (s *Store) PutCertDigest(ctx context.Context, key, digest string) error {
+	if _, err := s.certs.Put(ctx, key, []byte(digest)); err != nil {
+		return fmt.Errorf("put %s in %s: %w", key, s.certs.Bucket(), err)
 	}
 	return nil
 }

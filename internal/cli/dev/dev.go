@@ -65,7 +65,7 @@ Ctrl-C stops everything cleanly.`,
 	p.AddFlagAs(fl, "gateway-listen", "listen")
 	p.AddFlags(fl, "edgegap-listen", "nats-listen")
 	fl.Lookup("listen").Usage = "gateway and webhook-sink address (game clients connect here; config gateway-listen; env BEVYGAP_GATEWAY_LISTEN)"
-	p.AddFlags(fl, "data-dir", "deploy-delay", "sockets", "unclaimed-ttl", "empty-ttl")
+	p.AddFlags(fl, "data-dir", "deploy-delay", "sockets", "unclaimed-ttl", "empty-ttl", "allocator", "seats-per-deployment")
 	fl.Lookup("data-dir").Usage = "JetStream store directory (default: a temporary one, removed on exit; env BEVYGAP_DATA_DIR)"
 	p.AddFlagAs(fl, "lightyear-private-key", "private-key")
 	p.AddFlagAs(fl, "lightyear-protocol-id", "protocol-id")

@@ -23,8 +23,9 @@ var (
 	natsRE    = regexp.MustCompile(`NATS_HOST=(\S+)`)
 )
 
-// The issue's acceptance, in-process: dev, then play --connect --hold,
-// then sessions ls prints [] once the session is deleted.
+// The issue's acceptance, in-process: dev with the sessions allocator, then
+// play --connect --hold, then sessions ls prints [] once the session is
+// deleted.
 func TestDevPlayConnect(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -34,7 +35,7 @@ func TestDevPlayConnect(t *testing.T) {
 	io.ErrOut = errOut
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn"})
+		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn", "--allocator", "sessions"})
 	}()
 	var ws, egURL, egKey, natsHost string
 	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
@@ -92,9 +93,9 @@ func TestDevPlayConnect(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "Error 503") {
 		t.Fatalf("play for an unknown game: exit %d %s", r.Code, r.Stderr)
 	}
-	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--timeout", "1ms")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--timeout", "1ns")
 	if r.Code != 124 {
-		t.Fatalf("play --timeout 1ms: exit %d %s", r.Code, r.Stderr)
+		t.Fatalf("play --timeout 1ns: exit %d %s", r.Code, r.Stderr)
 	}
 	// Load mode.
 	r = clitest.Exec(t, cli.RunIn, clitest.Opts{}, "play", ws, "--count", "20", "--concurrency", "5", "-o", "json")

@@ -103,7 +103,7 @@ func (f *Factory) store(ctx context.Context, name string, connect func(context.C
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := state.Open(ctx, nc, names)
+	s, err := state.Open(ctx, nc, names, state.Replicas(max(f.S().NATS.Replicas, 1)))
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
