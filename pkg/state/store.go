@@ -255,3 +255,20 @@ func (s *Store) DeadLetters(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	return kv, nil
 }
+
+// PurgeDeleteMarkers removes the delete and purge markers of
+// active_connections and unclaimed_sessions older than keep (the longest
+// window any watcher needs them for), so the buckets, and every watcher's
+// start-up replay, stay as large as what is live rather than growing with
+// history. Younger markers stay. It is idempotent: any replica may run it.
+func (s *Store) PurgeDeleteMarkers(ctx context.Context, keep time.Duration) error {
+	if keep <= 0 {
+		return fmt.Errorf("purge delete markers: keep %v must be positive", keep)
+	}
+	for _, kv := range []jetstream.KeyValue{s.active, s.unclaimed} {
+		if err := kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(keep)); err != nil {
+			return fmt.Errorf("purge delete markers of %s: %w", kv.Bucket(), err)
+		}
+	}
+	return nil
+}
