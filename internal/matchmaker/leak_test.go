@@ -386,3 +386,65 @@ func TestGenSessionMicroStats(t *testing.T) {
 		t.Fatalf("processing time %v, less than a deployment's start (%v)", processing, deploy)
 	}
 }
+
+// Finding 3, matchmaker side: progress goes out at least every heartbeat
+// during the whole request (here a slow create call), so the gateway's
+// silence bound of three heartbeats never cuts off a live matchmaker.
+func TestProgressDuringSlowCreate(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	s.digest()
+	if err := s.sim.SetFaults(edgegapsim.Faults{Latency: 700 * time.Millisecond, Endpoints: []string{edgegap.EndpointSessionPost}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config()
+	cfg.Heartbeat = 100 * time.Millisecond
+	s.start(cfg)
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	working := 0
+	for _, f := range fb {
+		if f.Kind == protocol.KindAccepted {
+			break
+		}
+		if f.Kind == protocol.KindProgress && strings.HasPrefix(f.Progress, "Working (") {
+			working++
+		}
+	}
+	if working == 0 || lastKind(fb) != protocol.KindReady {
+		t.Fatalf("no progress during the create call: %v", fb)
+	}
+}
+
+// Finding 3, cleanup side: a matchmaker cut off mid-request (its NATS
+// connection gone, as when it is killed) leaves its session in
+// unclaimed_sessions; the surviving replica's reaper deletes it.
+func TestDeadReplicaSessionIsReaped(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{DeployDelay: time.Second})
+	s.digest()
+	survivor := s.config()
+	survivor.UnclaimedTTL = 500 * time.Millisecond
+	s.start(survivor)
+	ncA := s.srv.Conn(t)
+	storeA, err := state.Open(context.Background(), ncA, state.Names{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgA := s.config()
+	cfgA.NC, cfgA.Store, cfgA.QueueGroup = ncA, storeA, "victim"
+	<-s.start(cfgA).mm.Ready()
+	// Both replicas serve the request (two queue groups): the survivor's
+	// seat goes unclaimed and is reaped; once the victim's session is
+	// created it is cut off, and only the survivor's reaper can delete it.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		_, _ = requestFeedback(s.nc, state.Names{}.MatchmakerRequest(edgegapsim.DefaultApp, edgegapsim.DefaultVersion), []byte(`{"client_ip":"1.2.3.4"}`), 5*time.Second)
+	})
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if s.sim.Stats().SessionsCreated < 2 {
+			return errors.New("sessions not created yet")
+		}
+		return nil
+	})
+	ncA.Close()
+	s.noLeaks(0)
+}

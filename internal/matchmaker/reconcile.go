@@ -37,8 +37,8 @@ const (
 	VerdictOtherApp Verdict = "other_app"
 	// VerdictGone: it ended while Reconcile looked.
 	VerdictGone Verdict = "gone"
-	// VerdictYoung: younger than MinAge (its ledger entry may not be
-	// written yet).
+	// VerdictYoung: younger than MinAge, or a create of this app is still
+	// running (an open intent): its ledger entry may not be written yet.
 	VerdictYoung Verdict = "young"
 	// VerdictOrphaned: nothing will ever delete it.
 	VerdictOrphaned Verdict = "orphaned"
@@ -137,21 +137,8 @@ func Reconcile(ctx context.Context, eg *edgegap.Client, store *state.Store, o Re
 	}
 	r := &reconciler{eg: eg, store: store, o: o, now: o.Now(), ours: map[string]bool{}}
 	res := &ReconcileResult{Sessions: len(all), Kept: map[Verdict]int{}, Orphans: []Orphan{}, DryRun: o.DryRun}
-	for _, s := range all {
-		v, created, err := r.classify(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		if v != VerdictOrphaned {
-			res.Kept[v]++
-			continue
-		}
-		orphan := Orphan{SessionID: s.ID, Status: s.Status, Deployment: s.DeploymentRequestID, Created: created, Result: WouldDelete}
-		if in := r.ghostOf(open, created); in != nil {
-			orphan.Intent = in
-			res.Ghosts++
-		}
-		res.Orphans = append(res.Orphans, orphan)
+	if err := r.sort(ctx, all, open, res); err != nil {
+		return nil, err
 	}
 	if o.DryRun {
 		return res, nil
@@ -182,6 +169,35 @@ type reconciler struct {
 	o     ReconcileOptions
 	now   time.Time
 	ours  map[string]bool // deployment request id -> of the selected app
+}
+
+// sort gives every listed session its verdict into res: kept by verdict,
+// or an orphan (attributed to the lost create it is the ghost of, if any).
+// The intents are read after the sessions were listed: a create that
+// resolved its intent meanwhile had already recorded its session.
+func (r *reconciler) sort(ctx context.Context, all []edgegap.SessionSummary, open []state.Intent, res *ReconcileResult) error {
+	for _, s := range all {
+		v, created, err := r.classify(ctx, s)
+		if err != nil {
+			return err
+		}
+		if v != VerdictOrphaned {
+			res.Kept[v]++
+			continue
+		}
+		if r.inFlight(open, created) {
+			// A create of ours is still running and may yet record it.
+			res.Kept[VerdictYoung]++
+			continue
+		}
+		orphan := Orphan{SessionID: s.ID, Status: s.Status, Deployment: s.DeploymentRequestID, Created: created, Result: WouldDelete}
+		if in := r.ghostOf(open, created); in != nil {
+			orphan.Intent = in
+			res.Ghosts++
+		}
+		res.Orphans = append(res.Orphans, orphan)
+	}
+	return nil
 }
 
 // classify gives a session its verdict (and, when orphaned, its creation
@@ -236,6 +252,18 @@ func (r *reconciler) resolveStale(ctx context.Context, intents *state.Intents, o
 		}
 	}
 	return n
+}
+
+// inFlight reports whether a session created at created may belong to a
+// create of the selected app still running: an open intent younger than
+// intentWindow, started around then.
+func (r *reconciler) inFlight(open []state.Intent, created time.Time) bool {
+	for _, in := range open {
+		if r.selected(in.App, in.Version) && r.now.Sub(in.Time) < intentWindow && created.Sub(in.Time) > -intentWindow {
+			return true
+		}
+	}
+	return false
 }
 
 // selected reports whether app and version are what Reconcile considers.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,7 +52,9 @@ func (m *Matchmaker) onRequest(msg *nats.Msg) {
 			m.fail(msg.Reply, err)
 			return
 		}
-		seat, sid, err := m.Seat(m.reqCtx, req.ClientIP, func(f protocol.Feedback) { m.send(msg.Reply, f) })
+		progress, stop := m.keepAlive(msg.Reply)
+		seat, sid, err := m.Seat(m.reqCtx, req.ClientIP, progress)
+		stop()
 		if err != nil {
 			m.fail(msg.Reply, err)
 			return
@@ -59,6 +62,43 @@ func (m *Matchmaker) onRequest(msg *nats.Msg) {
 		m.log.Info("seat ready", "session_id", sid, "ip", seat.IP, "port", seat.Port)
 		m.send(msg.Reply, protocol.Ready(*seat))
 	}()
+}
+
+// keepAlive returns the progress function of a request that also sends a
+// progress report whenever nothing was sent for a Heartbeat (during the
+// create call, the certificate digest wait...): the gateway takes a
+// matchmaker silent for three heartbeats for dead. stop ends the keepalive
+// before the final feedback is sent.
+func (m *Matchmaker) keepAlive(reply string) (progress func(protocol.Feedback), stop func()) {
+	var mu sync.Mutex
+	start := m.cfg.Now()
+	last := time.Now()
+	progress = func(f protocol.Feedback) {
+		mu.Lock()
+		defer mu.Unlock()
+		m.send(reply, f)
+		last = time.Now()
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // owner: keepAlive's stop, which waits for it
+		tick := time.NewTicker(m.cfg.Heartbeat / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			if time.Since(last) >= m.cfg.Heartbeat {
+				m.send(reply, protocol.Progress(fmt.Sprintf("Working (%s)", m.cfg.Now().Sub(start).Round(time.Second))))
+				last = time.Now()
+			}
+			mu.Unlock()
+		}
+	})
+	return progress, func() { close(done); wg.Wait() }
 }
 
 func (m *Matchmaker) send(reply string, f protocol.Feedback) {
