@@ -32,10 +32,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const testKey = "7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7"
 
 type e2e struct {
-	t   *testing.T
-	st  *devstack.Stack
-	key netcode.PrivateKey
-	ws  string
+	t      *testing.T
+	st     *devstack.Stack
+	key    netcode.PrivateKey
+	ws     string
+	denied chan simserver.DenyReason // the game servers' refusals
 }
 
 // start runs the whole system in-process as `bevygap dev` does: embedded
@@ -44,13 +45,20 @@ type e2e struct {
 func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) *e2e {
 	t.Helper()
 	key, _ := netcode.ParsePrivateKey(testKey)
+	denied := make(chan simserver.DenyReason, 100)
+	onDeny := func(_ netip.AddrPort, r simserver.DenyReason) {
+		select {
+		case denied <- r:
+		default:
+		}
+	}
 	unlimited, _ := edgegap.NewBudget(edgegap.BudgetConfig{}) // as bevygap dev: the simulator is local
 	st, err := devstack.Start(context.Background(), devstack.Options{
 		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Embedded:  natsOpts(t),
 		Simulator: &edgegapsim.Config{DeployDelay: deployDelay, Sockets: 8, EmptyTTL: 500 * time.Millisecond, RateLimits: &edgegapsim.RateLimits{Create: 1000, Status: 1000}},
 		GameServers: func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-			return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982})
+			return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982, OnDeny: onDeny})
 		},
 		Edgegap: edgegap.Config{Budget: unlimited},
 		Matchmaker: &matchmaker.Config{
@@ -65,7 +73,7 @@ func start(t *testing.T, unclaimedTTL time.Duration, deployDelay time.Duration) 
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	return &e2e{t: t, st: st, key: key, ws: "ws" + strings.TrimPrefix(st.Gateway.URL(), "http") + "/matchmaker/ws"}
+	return &e2e{t: t, st: st, key: key, ws: "ws" + strings.TrimPrefix(st.Gateway.URL(), "http") + "/matchmaker/ws", denied: denied}
 }
 
 type testWriter struct{ t *testing.T }
@@ -111,9 +119,17 @@ func TestFullLoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("game server refused a fresh seat: %v", err)
 	}
+	tok, err := netcode.ParseBase64(res.Seat.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd, err := tok.Decrypt(e.key, 1982)
+	if err != nil {
+		t.Fatal(err)
+	}
 	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		id, err := e.st.Store.ActiveClient(ctx, res.SessionID)
-		if err != nil || id != conn.ClientID() {
+		if err != nil || id != pd.ClientID {
 			return fmt.Errorf("active_connections[%s] = %d, %v", res.SessionID, id, err)
 		}
 		if ok, _ := e.st.Store.IsUnclaimed(ctx, res.SessionID); ok {
@@ -168,47 +184,66 @@ func TestGameServerRefusesBadTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := netip.AddrPortFrom(addr.Addr(), addr.Port()+1)
-	for name, c := range map[string]struct {
-		token string
-		want  simserver.DenyReason
-	}{
-		"forged":         {mint(forgedKey, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), simserver.DenyInvalidToken},
-		"expired":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now().Add(-time.Hour)), simserver.DenyExpired},
-		"wrong protocol": {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1983, ClientID: pd.ClientID}, time.Now()), simserver.DenyProtocolID},
-		"wrong address":  {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, InternalAddrs: []netip.AddrPort{other}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), simserver.DenyWrongServer},
-		"no seat":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: 12345}, time.Now()), simserver.DenyUnknownClient},
-	} {
+	// refused connects with a token and checks how the game server refused
+	// it: with a connection denied packet, or by ignoring it as netcode
+	// 1.02 orders (the client gets no answer); either way it reports the
+	// reason.
+	refused := func(name, token string, want simserver.DenyReason, denied bool) {
+		t.Helper()
+		for len(e.denied) > 0 {
+			<-e.denied
+		}
 		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := simserver.ConnectBase64(cctx, c.token, simserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
+		conn, err := simserver.ConnectBase64(cctx, token, simserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
 		ccancel()
-		var denied *simserver.DeniedError
 		switch {
 		case err == nil:
 			conn.Close()
 			t.Errorf("%s token was accepted", name)
-		case !errors.As(err, &denied):
-			t.Errorf("%s token: %v, want a deny packet", name, err)
-		case denied.Reason != c.want:
-			t.Errorf("%s token denied for %v, want %v", name, denied.Reason, c.want)
+			return
+		case denied && !errors.Is(err, simserver.ErrDenied):
+			t.Errorf("%s token: %v, want a denied packet", name, err)
+		case !denied && !errors.Is(err, simserver.ErrNoAnswer):
+			t.Errorf("%s token: %v, want no answer", name, err)
+		}
+		select {
+		case r := <-e.denied:
+			if r != want {
+				t.Errorf("%s token refused for %v, want %v", name, r, want)
+			}
+		default:
+			t.Errorf("%s token: no refusal reported, want %v", name, want)
 		}
 	}
-	// The real token works once; reusing it after a disconnect is refused.
+	for name, c := range map[string]struct {
+		token  string
+		want   simserver.DenyReason
+		denied bool
+	}{
+		"forged":         {mint(forgedKey, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), simserver.DenyInvalidToken, false},
+		"expired":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now().Add(-time.Hour)), simserver.DenyExpired, false},
+		"wrong protocol": {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1983, ClientID: pd.ClientID}, time.Now()), simserver.DenyProtocolID, false},
+		"wrong address":  {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, InternalAddrs: []netip.AddrPort{other}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), simserver.DenyWrongServer, false},
+		"no seat":        {mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: 12345}, time.Now()), simserver.DenyUnknownClient, true},
+	} {
+		refused(name, c.token, c.want, c.denied)
+	}
+	// The real token works once; reusing it after a disconnect is refused:
+	// the token itself (from another address), and a new token for the
+	// same client id.
 	c, err := simserver.ConnectBase64(ctx, res.Seat.Token, simserver.ConnectOptions{})
 	if err != nil {
 		t.Fatalf("valid token refused: %v", err)
 	}
 	c.Close()
-	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-	defer ccancel()
-	c2, err := simserver.ConnectBase64(cctx, res.Seat.Token, simserver.ConnectOptions{Attempts: 2, RetryInterval: 100 * time.Millisecond})
-	var denied *simserver.DeniedError
-	switch {
-	case err == nil:
-		c2.Close()
-		t.Fatal("a reused token was accepted")
-	case !errors.As(err, &denied) || denied.Reason != simserver.DenySeatUsed:
-		t.Fatalf("reused token: %v, want a seat-used deny", err)
-	}
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if _, err := e.st.Store.ActiveClient(ctx, res.SessionID); !errors.Is(err, state.ErrNotFound) {
+			return fmt.Errorf("active_connections[%s] still set: %v", res.SessionID, err)
+		}
+		return nil
+	})
+	refused("reused", res.Seat.Token, simserver.DenyTokenInUse, false)
+	refused("seat used", mint(e.key, netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: 1982, ClientID: pd.ClientID}, time.Now()), simserver.DenySeatUsed, true)
 }
 
 // 200 players through the whole loop at once: every session deleted at the end.

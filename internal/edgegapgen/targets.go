@@ -38,17 +38,16 @@ type Target struct {
 }
 
 // V1OperationIDs are the operations of Edgegap's 2026 v1 specification that
-// bevygap uses: deployment status, listing, stop, bulk stop, self-stop and
-// tags (app versions are read with the 2024 operations, which return
-// session_config when there is one). Some have a 2024 twin in OperationIDs under another id (the URL is the
-// same); they are generated into their own package so that the two versions
-// never clash.
+// bevygap uses: deployment status, listing, stop, bulk stop and tags (app
+// versions are read with the 2024 operations, which return session_config
+// when there is one). Some have a 2024 twin in OperationIDs under another id
+// (the URL is the same); they are generated into their own package so that
+// the two versions never clash.
 var V1OperationIDs = []string{
 	"deployment-get",
 	"deployment-list",
 	"deployment-delete",
 	"deployment-bulk-delete",
-	"deployment-self-delete",
 	"deployment-tag-create",
 	"deployment-tag-list",
 	"deployment-tag-delete",

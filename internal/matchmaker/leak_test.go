@@ -72,7 +72,7 @@ func TestGhostSessionIsReconciled(t *testing.T) {
 			if st := s.sim.Stats(); st.LiveSessions != 1 {
 				t.Fatalf("%d live sessions, want the ghost", st.LiveSessions)
 			}
-			intents, err := state.OpenIntents(context.Background(), s.store.JS, s.store.Names)
+			intents, err := s.store.Intents(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +129,7 @@ func TestReconcileLeaveSeatsAlone(t *testing.T) {
 	if lastKind(fb) != protocol.KindReady {
 		t.Fatalf("no seat: %v", fb)
 	}
-	intents, err := state.OpenIntents(context.Background(), s.store.JS, s.store.Names)
+	intents, err := s.store.Intents(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -275,10 +275,10 @@ func (m *Matchmaker) openLedgers() error {
 	defer cancel()
 	js, names := m.cfg.Store.JS, m.cfg.Store.Names
 	var err error
-	if m.intents, err = state.OpenIntents(ctx, js, names); err != nil {
+	if m.intents, err = m.cfg.Store.Intents(ctx); err != nil {
 		return fmt.Errorf("matchmaker: %w", err)
 	}
-	if m.checkpoints, err = state.OpenCheckpoints(ctx, js, names); err != nil {
+	if m.checkpoints, err = m.cfg.Store.Checkpoints(ctx); err != nil {
 		return fmt.Errorf("matchmaker: %w", err)
 	}
 	if m.leases, err = state.OpenLeases(ctx, js, names, m.cfg.Fleet.Replicas, m.cfg.Now); err != nil {

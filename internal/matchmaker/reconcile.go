@@ -127,7 +127,7 @@ func Reconcile(ctx context.Context, eg *edgegap.Client, store *state.Store, o Re
 	if err != nil {
 		return nil, err
 	}
-	intents, err := state.OpenIntents(ctx, store.JS, store.Names)
+	intents, err := store.Intents(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -56,48 +56,87 @@ var (
 	ErrConfig      = errors.New("invalid nats settings")
 )
 
-// URLs turns Host into the server URL list handed to nats.go.
+// URLs turns Host into the server URL list handed to nats.go: one entry per
+// comma-separated server of a cluster, in order (nats.go picks one at random
+// and reconnects to any other). Errors name the nats-host setting and the
+// entry at fault, without its credentials.
 func (o Options) URLs() ([]string, error) {
 	if strings.TrimSpace(o.Host) == "" {
 		return nil, fmt.Errorf("%w: set nats-host", ErrNoHost)
 	}
+	entries := strings.Split(o.Host, ",")
 	var out []string
-	for _, h := range strings.Split(o.Host, ",") {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			continue
-		}
-		if !strings.Contains(h, "://") {
-			scheme := "nats"
-			if !o.Insecure {
-				scheme = "tls"
+	ws := 0
+	for i, raw := range entries {
+		u, err := o.hostURL(strings.TrimSpace(raw))
+		if err != nil {
+			where := ""
+			if len(entries) > 1 {
+				where = fmt.Sprintf(" (server %d of %d)", i+1, len(entries))
 			}
-			if _, _, err := net.SplitHostPort(h); err != nil {
-				h = net.JoinHostPort(strings.Trim(h, "[]"), "4222")
-			}
-			h = scheme + "://" + h
+			return nil, fmt.Errorf("%w: nats-host entry %q%s: %s", ErrConfig, redactEntry(strings.TrimSpace(raw)), where, err)
 		}
-		u, err := url.Parse(h)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("%w: nats-host entry %q is not host, host:port or a nats:// URL", ErrConfig, h)
+		if u.Scheme == "ws" || u.Scheme == "wss" {
+			ws++
 		}
-		switch u.Scheme {
-		case "nats", "tls", "ws", "wss":
-		default:
-			return nil, fmt.Errorf("%w: nats-host scheme %q not supported (use nats:// or tls://)", ErrConfig, u.Scheme)
-		}
-		if u.Port() != "" {
-			if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
-				return nil, fmt.Errorf("%w: nats-host port %q must be 1..65535", ErrConfig, u.Port())
-			}
-		}
-		u.User = nil // credentials only through nats-user/nats-password
 		out = append(out, u.String())
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: set nats-host", ErrNoHost)
+	if ws != 0 && ws != len(out) {
+		return nil, fmt.Errorf("%w: nats-host %q mixes websocket (ws://, wss://) and nats/tls servers; use one kind", ErrConfig, redactEntry(o.Host))
 	}
 	return out, nil
+}
+
+// hostURL parses one NATS_HOST entry: host, host:port or a URL.
+func (o Options) hostURL(h string) (*url.URL, error) {
+	if h == "" {
+		return nil, errors.New("empty (a stray comma?)")
+	}
+	if !strings.Contains(h, "://") {
+		scheme := "nats"
+		if !o.Insecure {
+			scheme = "tls"
+		}
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(strings.Trim(h, "[]"), "4222")
+		}
+		h = scheme + "://" + h
+	}
+	u, err := url.Parse(h)
+	if err != nil || u.Hostname() == "" {
+		return nil, errors.New("not host, host:port or a nats:// / tls:// URL")
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		return nil, fmt.Errorf("scheme %q not supported (use nats:// or tls://)", u.Scheme)
+	}
+	if u.Port() != "" {
+		if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("port %q must be 1..65535", u.Port())
+		}
+	}
+	u.User = nil // credentials only through NATS_USER/NATS_PASSWORD
+	return u, nil
+}
+
+// redactEntry hides the user:password@ part of a URL in an error message.
+func redactEntry(s string) string {
+	var b strings.Builder
+	for i, e := range strings.Split(s, ",") {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		if at := strings.LastIndex(e, "@"); at >= 0 {
+			start := strings.Index(e, "://") + 3
+			if start < 3 || start > at {
+				start = 0
+			}
+			e = e[:start] + "[redacted]" + e[at:]
+		}
+		b.WriteString(e)
+	}
+	return b.String()
 }
 
 // TLSConfig returns the TLS configuration implied by the options, or nil when

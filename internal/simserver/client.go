@@ -2,6 +2,8 @@ package simserver
 
 import (
 	"context"
+	"crypto/cipher"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -16,11 +18,13 @@ import (
 const (
 	DefaultConnectAttempts = 5
 	DefaultRetryInterval   = 250 * time.Millisecond
-	disconnectRepeats      = 3
+	// payloadQueue is how many received payloads wait for Receive; more
+	// are dropped, as UDP would.
+	payloadQueue = 64
 )
 
-// ErrServerDisconnected is returned by Conn.Keepalive when the server sent
-// a disconnect packet (timeout or shutdown).
+// ErrServerDisconnected is returned by Conn.Keepalive, Send and Receive
+// once the server sent a disconnect packet (timeout or shutdown).
 var ErrServerDisconnected = errors.New("disconnected by the server")
 
 // ErrNoAnswer is returned by Connect and Conn.Keepalive when the server
@@ -32,25 +36,40 @@ type ConnectOptions struct {
 	// Server is the address to send the request to. Default: the token's
 	// first server address.
 	Server netip.AddrPort
-	// Attempts is how many times the request (or a keepalive) is sent
-	// before giving up. Default DefaultConnectAttempts.
+	// Attempts is how many times each handshake packet (or a keep-alive) is
+	// sent before giving up. Default DefaultConnectAttempts.
 	Attempts int
 	// RetryInterval is how long to wait for an answer before resending.
 	// Default DefaultRetryInterval.
 	RetryInterval time.Duration
 }
 
-// Conn is a client connection to a simulated game server.
+// Conn is a netcode 1.02 client connection to a game server: bevygap's
+// own client, as `bevygap play --connect` uses it. It speaks the standard,
+// so it connects to the simulated game server and to any netcode 1.02
+// server (Lightyear's UDP transport). A goroutine reads the server's
+// packets until Close.
 type Conn struct {
-	uc       *net.UDPConn
-	server   netip.AddrPort
-	clientID uint64
-	tag      [tagSize]byte
-	timeout  time.Duration
-	attempts int
-	interval time.Duration
+	uc         *net.UDPConn
+	server     netip.AddrPort
+	protocolID uint64
+	send       cipher.AEAD // client to server key
+	recv       cipher.AEAD // server to client key
+	timeout    time.Duration
+	attempts   int
+	interval   time.Duration
+	index      uint32
+	maxClients uint32
 
-	mu        sync.Mutex // one exchange at a time
+	mu           sync.Mutex
+	sendSeq      uint64
+	replay       replayProtection
+	received     uint64        // packets from the server since connecting
+	changed      chan struct{} // closed and replaced on every packet
+	disconnected bool
+	payloads     chan []byte
+
+	readDone  chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -65,10 +84,13 @@ func ConnectBase64(ctx context.Context, token string, o ConnectOptions) (*Conn, 
 	return Connect(ctx, t, o)
 }
 
-// Connect sends the netcode connection request of token to the game server
-// (the token's first server address unless o.Server is set), resending it
-// every RetryInterval up to Attempts times within ctx, and waits for the
-// server's accept (a *Conn) or deny (a *DeniedError, errors.Is ErrDenied).
+// Connect runs the netcode 1.02 handshake with the game server (the
+// token's first server address unless o.Server is set): it sends the
+// connection request until a challenge arrives, then the challenge response
+// until a keep-alive arrives, each packet every RetryInterval up to
+// Attempts times within ctx. A connection denied packet gives a
+// *DeniedError (errors.Is ErrDenied); a server that ignores the request (a
+// token it does not accept) gives ErrNoAnswer.
 func Connect(ctx context.Context, token *netcode.ConnectToken, o ConnectOptions) (*Conn, error) {
 	if token == nil {
 		return nil, errors.New("connect: no token")
@@ -86,40 +108,96 @@ func Connect(ctx context.Context, token *netcode.ConnectToken, o ConnectOptions)
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = DefaultRetryInterval
 	}
-	req, _ := token.ConnectionRequest().MarshalBinary()
-	uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	c, err := newConn(token, server, o)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", server, err)
 	}
-	c := &Conn{uc: uc, server: server, attempts: o.Attempts, interval: o.RetryInterval}
+	if err := c.handshake(ctx, token); err != nil {
+		c.uc.Close()
+		return nil, fmt.Errorf("connect to %s: %w", server, err)
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+func newConn(token *netcode.ConnectToken, server netip.AddrPort, o ConnectOptions) (*Conn, error) {
+	send, err := newAEAD(&token.ClientToServerKey)
+	if err != nil {
+		return nil, err
+	}
+	recv, err := newAEAD(&token.ServerToClientKey)
+	if err != nil {
+		return nil, err
+	}
+	uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{
+		uc: uc, server: server, protocolID: token.ProtocolID, send: send, recv: recv,
+		attempts: o.Attempts, interval: o.RetryInterval,
+		changed: make(chan struct{}), payloads: make(chan []byte, payloadQueue), readDone: make(chan struct{}),
+	}
 	if token.TimeoutSeconds > 0 {
 		c.timeout = time.Duration(token.TimeoutSeconds) * time.Second
-	}
-	var accepted bool
-	err = c.exchange(ctx, req, func(b []byte) (bool, error) {
-		if len(b) == denyPacketSize && b[0] == PacketDeny {
-			return true, &DeniedError{Reason: DenyReason(b[1])}
-		}
-		p, ok := parseControl(b)
-		if !ok || p.typ != PacketAccept {
-			return false, nil
-		}
-		c.clientID, c.tag, accepted = p.clientID, p.tag, true
-		return true, nil
-	})
-	if err != nil || !accepted {
-		uc.Close()
-		if err == nil {
-			err = ErrNoAnswer
-		}
-		return nil, fmt.Errorf("connect to %s: %w", server, err)
 	}
 	return c, nil
 }
 
-// exchange sends out and reads answers until match says done, resending
+// handshake sends the request, then the challenge response.
+func (c *Conn) handshake(ctx context.Context, token *netcode.ConnectToken) error {
+	req, _ := token.ConnectionRequest().MarshalBinary()
+	var challenge []byte
+	err := c.exchange(ctx, func() []byte { return req }, func(typ byte, data []byte) (bool, error) {
+		switch typ {
+		case packetDenied:
+			return true, &DeniedError{}
+		case packetChallenge:
+			challenge = data
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.exchange(ctx, func() []byte { return c.seal(packetResponse, challenge) }, func(typ byte, data []byte) (bool, error) {
+		switch typ {
+		case packetDenied:
+			return true, &DeniedError{}
+		case packetKeepAlive:
+			c.index = binary.LittleEndian.Uint32(data)
+			c.maxClients = binary.LittleEndian.Uint32(data[4:])
+			return true, nil
+		}
+		return false, nil // payloads before connecting are dropped
+	})
+}
+
+// seal returns the next packet of type typ to the server.
+func (c *Conn) seal(typ byte, data []byte) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := sealPacket(c.send, c.protocolID, typ, c.sendSeq, data)
+	c.sendSeq++
+	return b
+}
+
+// open reads a packet from the server: its type and body.
+func (c *Conn) open(b []byte) (byte, []byte, bool) {
+	h, err := readHeader(b, func(typ byte) bool { return typ != packetResponse })
+	if err != nil {
+		return 0, nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	data, err := openPacket(c.recv, c.protocolID, h, &c.replay)
+	return h.typ, data, err == nil
+}
+
+// exchange sends out() and reads packets until match says done, resending
 // every interval up to attempts times, within ctx.
-func (c *Conn) exchange(ctx context.Context, out []byte, match func([]byte) (bool, error)) error {
+func (c *Conn) exchange(ctx context.Context, out func() []byte, match func(typ byte, data []byte) (bool, error)) error {
 	stop := context.AfterFunc(ctx, func() { _ = c.uc.SetReadDeadline(time.Now()) })
 	defer stop()
 	buf := make([]byte, MaxPacketSize+1)
@@ -128,7 +206,7 @@ func (c *Conn) exchange(ctx context.Context, out []byte, match func([]byte) (boo
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := c.uc.Write(out); err != nil {
+		if _, err := c.uc.Write(out()); err != nil {
 			return err
 		}
 		deadline := time.Now().Add(c.interval)
@@ -157,7 +235,12 @@ func (c *Conn) exchange(ctx context.Context, out []byte, match func([]byte) (boo
 			if n > MaxPacketSize {
 				continue
 			}
-			if done, err := match(buf[:n]); done {
+			typ, data, ok := c.open(buf[:n])
+			if !ok {
+				continue
+			}
+			if done, err := match(typ, data); done {
+				_ = c.uc.SetReadDeadline(time.Time{})
 				return err
 			}
 		}
@@ -168,9 +251,49 @@ func (c *Conn) exchange(ctx context.Context, out []byte, match func([]byte) (boo
 	return fmt.Errorf("%w after %d attempts", ErrNoAnswer, c.attempts)
 }
 
-// ClientID is the client id the server accepted (from the token's private
-// part, which only the server can read).
-func (c *Conn) ClientID() uint64 { return c.clientID }
+// readLoop reads the server's packets until Close.
+func (c *Conn) readLoop() {
+	defer close(c.readDone)
+	buf := make([]byte, MaxPacketSize+1)
+	for {
+		n, err := c.uc.Read(buf)
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			// The handshake's context ended just as it completed.
+			_ = c.uc.SetReadDeadline(time.Time{})
+			continue
+		}
+		if err != nil || n > MaxPacketSize {
+			continue // an ICMP error, or too large: UDP goes on
+		}
+		typ, data, ok := c.open(buf[:n])
+		if !ok {
+			continue
+		}
+		c.mu.Lock()
+		switch typ {
+		case packetPayload:
+			select {
+			case c.payloads <- data:
+			default:
+			}
+		case packetDisconnect:
+			c.disconnected = true
+		}
+		c.received++
+		close(c.changed)
+		c.changed = make(chan struct{})
+		c.mu.Unlock()
+	}
+}
+
+// ClientIndex is the client's slot on the server, from its keep-alive.
+func (c *Conn) ClientIndex() uint32 { return c.index }
+
+// MaxClients is the server's number of slots, from its keep-alive.
+func (c *Conn) MaxClients() uint32 { return c.maxClients }
 
 // RemoteAddr is the game server's address.
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.server }
@@ -184,39 +307,98 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // a client that sends nothing for this long. 0 means none.
 func (c *Conn) Timeout() time.Duration { return c.timeout }
 
-// Keepalive sends a keepalive packet and waits for the server's answer,
-// resending as Connect does. It returns ErrServerDisconnected when the
-// server says the client is disconnected.
-func (c *Conn) Keepalive(ctx context.Context) error {
+// state returns what the reader saw so far and a channel closed on the
+// next packet.
+func (c *Conn) state() (received uint64, disconnected bool, changed <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := control{typ: PacketKeepalive, clientID: c.clientID, tag: c.tag}.marshal()
-	return c.exchange(ctx, out, func(b []byte) (bool, error) {
-		p, ok := parseControl(b)
-		if !ok || p.clientID != c.clientID || p.tag != c.tag {
-			return false, nil
-		}
-		switch p.typ {
-		case PacketKeepalive:
-			return true, nil
-		case PacketDisconnect:
-			return true, ErrServerDisconnected
-		}
-		return false, nil
-	})
+	return c.received, c.disconnected, c.changed
 }
 
-// Close sends the disconnect packet (a few times: UDP may lose one) and
-// closes the socket.
+// Keepalive sends a keep-alive packet and waits until the server sends
+// anything, resending as Connect does. It returns ErrServerDisconnected
+// once the server disconnected the client.
+func (c *Conn) Keepalive(ctx context.Context) error {
+	start, _, _ := c.state()
+	for range c.attempts {
+		if _, gone, _ := c.state(); gone {
+			return ErrServerDisconnected
+		}
+		if _, err := c.uc.Write(c.seal(packetKeepAlive, keepAliveBody(0, 0))); err != nil {
+			return err
+		}
+		t := time.NewTimer(c.interval)
+		for waiting := true; waiting; {
+			n, gone, changed := c.state()
+			switch {
+			case gone:
+				t.Stop()
+				return ErrServerDisconnected
+			case n > start:
+				t.Stop()
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+				waiting = false
+			case <-changed:
+			}
+		}
+	}
+	return fmt.Errorf("%w after %d attempts", ErrNoAnswer, c.attempts)
+}
+
+// Send sends one payload (1 to MaxPayloadSize bytes) to the server.
+func (c *Conn) Send(payload []byte) error {
+	if len(payload) < 1 || len(payload) > MaxPayloadSize {
+		return fmt.Errorf("payload of %d bytes: want 1 to %d", len(payload), MaxPayloadSize)
+	}
+	if _, gone, _ := c.state(); gone {
+		return ErrServerDisconnected
+	}
+	_, err := c.uc.Write(c.seal(packetPayload, payload))
+	return err
+}
+
+// Receive returns the next payload from the server.
+func (c *Conn) Receive(ctx context.Context) ([]byte, error) {
+	for {
+		select {
+		case p := <-c.payloads:
+			return p, nil
+		default:
+		}
+		_, gone, changed := c.state()
+		if gone {
+			return nil, ErrServerDisconnected
+		}
+		select {
+		case p := <-c.payloads:
+			return p, nil
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Close sends disconnect packets (a few: UDP may lose one) unless the
+// server disconnected the client, closes the socket and waits for the
+// reader.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
-		out := control{typ: PacketDisconnect, clientID: c.clientID, tag: c.tag}.marshal()
-		for range disconnectRepeats {
-			if _, err := c.uc.Write(out); err != nil {
-				break
+		if _, gone, _ := c.state(); !gone {
+			for range disconnectRepeats {
+				if _, err := c.uc.Write(c.seal(packetDisconnect, nil)); err != nil {
+					break
+				}
 			}
 		}
 		c.closeErr = c.uc.Close()
+		<-c.readDone
 	})
 	return c.closeErr
 }

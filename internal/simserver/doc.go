@@ -1,41 +1,49 @@
 // Package simserver is the simulated game server of bevygap dev and
-// `bevygap gameserver --simulate`: a UDP server that accepts netcode 1.02
-// connection requests ([UDPServer], [Listen]), its client ([Connect]), and
-// [SimulatorHook], the edgegapsim OnDeploy hook that starts one, with a
-// gameserver.Agent, for every simulated deployment.
+// `bevygap gameserver --simulate`: a UDP server speaking netcode 1.02
+// ([UDPServer], [Listen]), bevygap's own netcode client ([Connect], used by
+// `bevygap play --connect`), and [SimulatorHook], the edgegapsim OnDeploy
+// hook that starts one, with a gameserver.Agent, for every simulated
+// deployment.
 //
 // # Wire format
 //
-// The simulated game server is not Lightyear: after the standard netcode
-// 1.02 CONNECTION REQUEST packet (1078 bytes: prefix byte 0, version info
-// "NETCODE 1.02\x00", protocol id u64, expire timestamp u64, nonce 24 bytes,
-// encrypted private connect token data 1024 bytes) it speaks this small
-// protocol of its own. Integers are little-endian. The session tag is 8
-// random bytes the server picks for each accepted connection; it proves
-// that later packets come from the client that was accepted.
+// Server and client speak netcode 1.02 as its standard (STANDARD.md of
+// mas-bandwidth/netcode) defines it, so a standard client (Lightyear's UDP
+// transport, the reference client) connects to the simulated server and
+// bevygap's client connects to a real one:
 //
-//	packet      direction        bytes  layout
-//	accept      server → client     17  0xB0, client id u64, session tag [8]
-//	deny        server → client      2  0xB1, reason u8 (see DenyReason)
-//	disconnect  both ways           17  0xB2, client id u64, session tag [8]
-//	keepalive   both ways           17  0xB3, client id u64, session tag [8]
+//   - The client sends the connection request (1078 bytes, the connect
+//     token's private part) until the server answers with a challenge: a
+//     challenge token (client id and user data) the server encrypted with a
+//     random key of its own. The server checks the request in the
+//     standard's order (size, version, protocol id, expiry, the private
+//     key, its own public address in the token, a connected address or
+//     client id, the token used from another address) and ignores a
+//     request that fails a check: the client times out.
+//   - The client sends the challenge response until the server answers
+//     with a keep-alive (client index, max clients). Only a response whose
+//     challenge token decrypts connects the client: the Admitter records it
+//     (active_connections) then. A client that only sends requests is
+//     never connected.
+//   - Connected, both sides send keep-alive (the server every
+//     KeepAliveInterval), payload (the simulated game echoes each payload)
+//     and disconnect packets (several, as UDP may lose one), encrypted with
+//     ChaCha20-Poly1305 and the token's keys, with replay protection. The
+//     server disconnects a client that sends nothing for the token's
+//     timeout (never, when it is negative), and every client when it
+//     closes.
 //
-// A client sends the connection request, resending it a few times until an
-// accept or a deny arrives. The server answers a valid request with accept
-// (and answers a resent request from the same address with the same accept)
-// or with deny and a reason: 1 invalid token (does not decrypt: forged or
-// altered), 2 expired, 3 wrong protocol id, 4 wrong server (the token's
-// private address list does not name this server's public address), 5
-// unknown client (no seat), 6 already connected, 7 seat used (the client id
-// connected before: a reconnect needs a new seat), 8 server full, 9 internal
-// error (NATS unreachable).
+// # Admission
 //
-// A connected client sends keepalive packets; the server answers each with a
-// keepalive. The server disconnects a client that sends nothing for the
-// token's timeout seconds (never, when the timeout is negative) and tells it
-// with a disconnect packet, as it does when it shuts down. A client leaves
-// by sending disconnect packets. Packets from an address that is not
-// connected, with another client id or session tag, of another length or
-// type, or larger than MaxPacketSize bytes are ignored: the server never
-// answers them and nothing a peer sends can crash it.
+// The Admitter (a gameserver.Agent) keeps bevygap's rules: a client id
+// without a seat (sessions_ly2eg) or that connected before is refused, and
+// so is a session that already has a connection. It is asked on the
+// request (so a refused client learns it at once) and again, before
+// recording, on the response. These refusals, and a full server, are
+// answered with a connection denied packet, as the standard allows; a
+// standard client then stops. Every refusal, answered or ignored, is logged
+// with its DenyReason and reported to ServerConfig.OnDeny. Packets from an
+// address without a handshake, that do not decrypt, of another type or
+// size, or larger than MaxPacketSize bytes are ignored: nothing a peer
+// sends can crash the server.
 package simserver

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,11 +47,43 @@ type HookConfig struct {
 	// Logger receives the game servers' logs (with a request_id
 	// attribute). Default: discard.
 	Logger *slog.Logger
+	// OnDeny is each game server's ServerConfig.OnDeny.
+	OnDeny func(from netip.AddrPort, r DenyReason)
+	// OnReady, when set, is called with each game server once its
+	// deployment is ready.
+	OnReady func(GameServer)
+}
+
+// GameServer describes a simulated game server SimulatorHook started.
+type GameServer struct {
+	RequestID string
+	// Addr is the UDP address it serves (its public address).
+	Addr netip.AddrPort
+	// Cert is the certificate whose digest it published in cert_digests.
+	Cert *gameserver.Cert
+}
+
+// loopbackIPs hands out loopback addresses for simulated game servers,
+// 127.0.0.2 upwards (127.0.0.1 is left to everything else).
+type loopbackIPs struct{ n atomic.Uint32 }
+
+// hosts is how many addresses loopbackIPs cycles through: 127.0.0.2 to
+// 127.255.255.254.
+const loopbackHosts = 1<<24 - 3
+
+func (l *loopbackIPs) next() netip.Addr {
+	h := 2 + (l.n.Add(1)-1)%loopbackHosts
+	return netip.AddrFrom4([4]byte{127, byte(h >> 16), byte(h >> 8), byte(h)})
 }
 
 // SimulatorHook returns an edgegapsim Config.OnDeploy hook that starts an
 // in-process simulated game server for every simulated deployment: it binds
-// UDP on the deployment's public IP (port 0), starts an Agent from the
+// UDP port 0 on an address of the deployment's own (when the simulator's
+// public IP is a loopback address, each deployment gets the next of
+// 127.0.0.2, 127.0.0.3, ..., as deployments on Edgegap have distinct
+// public IPs, so that their cert_digests entries are distinct; where such
+// an address cannot be bound, the simulator's public IP, with a warning),
+// reports it as the deployment's public IP, starts an Agent from the
 // deployment's ARBITRIUM_* environment (its context URL points at the
 // simulator) with the digest of a fresh self-signed certificate, and reports
 // the bound UDP port as the deployment's game port, so connect tokens the
@@ -62,6 +96,7 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var ips loopbackIPs
 	return func(ctx context.Context, info edgegapsim.DeploymentInfo) (h edgegapsim.DeployHandle, err error) {
 		log := log.With("request_id", info.RequestID)
 		var cleanup []func()
@@ -85,25 +120,29 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 		if err != nil {
 			return h, err
 		}
-		nc := cfg.NC
-		if nc == nil {
-			if cfg.NATS == nil {
-				return h, errors.New("simulated game server: no NATS connection or options")
-			}
-			o := *cfg.NATS
-			if o.Name == "" {
-				o.Name = "bevygap_server_plugin"
-			}
-			if nc, err = natsconn.Connect(ctx, o); err != nil {
-				return h, err
-			}
-			cleanup = append(cleanup, nc.Close)
+		nc, closeNC, err := hookNATS(ctx, cfg)
+		if err != nil {
+			return h, err
 		}
+		cleanup = append(cleanup, closeNC)
 		store, err := state.Open(ctx, nc, cfg.Names)
 		if err != nil {
 			return h, err
 		}
-		cert, err := gameserver.SelfSignedCert(info.FQDN, info.PublicIP)
+		conn, ip, err := bindDeployment(ctx, log, &ips, info)
+		if err != nil {
+			return h, err
+		}
+		served := false // then the server owns the socket
+		defer func() {
+			if !served {
+				conn.Close()
+			}
+		}()
+		if env.PublicIP = ip; ip.String() != info.PublicIP && info.SetPublicIP != nil {
+			info.SetPublicIP(ip.String()) // the context the agent fetches shows it
+		}
+		cert, err := gameserver.SelfSignedCert(info.FQDN, ip.String())
 		if err != nil {
 			return h, err
 		}
@@ -119,10 +158,10 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 			return h, err
 		}
 		cleanup = append(cleanup, agent.Close)
-		srv, err := Listen(ctx, ServerConfig{
-			Addr:       net.JoinHostPort(info.PublicIP, "0"),
+		served = true // serve closes the socket when it fails
+		srv, err := serve(ctx, conn, ServerConfig{
 			PrivateKey: cfg.PrivateKey, ProtocolID: cfg.ProtocolID,
-			Admitter: agent, MaxClients: maxClients, Now: cfg.Now, Logger: log,
+			Admitter: agent, MaxClients: maxClients, Now: cfg.Now, Logger: log, OnDeny: cfg.OnDeny,
 		})
 		if err != nil {
 			return h, err
@@ -135,11 +174,54 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 			return h, err
 		}
 		log.InfoContext(ctx, "simulated game server ready", "addr", srv.Addr().String(), "port_name", portName, "cert_digest", cert.Digest)
+		if cfg.OnReady != nil {
+			cfg.OnReady(GameServer{RequestID: info.RequestID, Addr: srv.Addr(), Cert: cert})
+		}
 		return edgegapsim.DeployHandle{
 			Ports: map[string]int{portName: int(srv.Addr().Port())},
 			Stop:  stop,
 		}, nil
 	}
+}
+
+// hookNATS returns the NATS connection of a simulated game server and what
+// closes it (nothing when it is shared).
+func hookNATS(ctx context.Context, cfg HookConfig) (*nats.Conn, func(), error) {
+	if cfg.NC != nil {
+		return cfg.NC, func() {}, nil
+	}
+	if cfg.NATS == nil {
+		return nil, nil, errors.New("simulated game server: no NATS connection or options")
+	}
+	o := *cfg.NATS
+	if o.Name == "" {
+		o.Name = "bevygap_server_plugin"
+	}
+	nc, err := natsconn.Connect(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return nc, nc.Close, nil
+}
+
+// bindDeployment binds UDP port 0 for a deployment's game server: on a
+// loopback address of its own when the deployment's public IP is a
+// loopback address, else (or when that fails) on the public IP.
+func bindDeployment(ctx context.Context, log *slog.Logger, ips *loopbackIPs, info edgegapsim.DeploymentInfo) (*net.UDPConn, netip.Addr, error) {
+	if a, err := netip.ParseAddr(info.PublicIP); err == nil && a.IsLoopback() {
+		own := ips.next()
+		conn, err := bindUDP(ctx, netip.AddrPortFrom(own, 0).String())
+		if err == nil {
+			return conn, own, nil
+		}
+		log.WarnContext(ctx, "simulated game server: cannot bind an address of its own, sharing the simulator's public IP; cert_digests entries of deployments will overwrite each other",
+			"addr", own.String(), "public_ip", info.PublicIP, "err", err)
+	}
+	conn, err := bindUDP(ctx, net.JoinHostPort(info.PublicIP, "0"))
+	if err != nil {
+		return nil, netip.Addr{}, err
+	}
+	return conn, conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
 func hookPort(name string, info edgegapsim.DeploymentInfo) (string, error) {

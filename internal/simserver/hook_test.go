@@ -75,8 +75,9 @@ func TestSimulatorHook(t *testing.T) {
 	if id, err := st.ActiveClient(ctx, cs.ID); err != nil || id != clientID {
 		t.Errorf("active_connections[%s] = %d, %v", cs.ID, id, err)
 	}
-	// The same seat again is refused.
-	if _, err := connect(t, mint(t, testKey, time.Now, addr, clientID, nil), ConnectOptions{}); !errors.Is(err, ErrDenied) {
+	// The same seat again is refused: the client id is connected, so the
+	// server ignores the request, as netcode 1.02 says.
+	if _, err := connect(t, mint(t, testKey, time.Now, addr, clientID, nil), ConnectOptions{Attempts: 2}); !errors.Is(err, ErrNoAnswer) {
 		t.Errorf("second connect with one seat: %v", err)
 	}
 
@@ -117,14 +118,16 @@ func TestSimulatorHookOwnConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var publicIP string
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		s, err := api.GetSession(t.Context(), cs.ID)
-		if err != nil || !s.Ready {
+		if err != nil || !s.Ready || s.Deployment == nil {
 			return errNotYet
 		}
+		publicIP = s.Deployment.PublicIP
 		return nil
 	})
-	if _, err := st.CertDigest(t.Context(), captured.PublicIP); err != nil {
+	if _, err := st.CertDigest(t.Context(), publicIP); err != nil {
 		t.Errorf("cert digest: %v", err)
 	}
 
@@ -137,5 +140,72 @@ func TestSimulatorHookOwnConnection(t *testing.T) {
 	bad.Env = map[string]string{}
 	if _, err := h(t.Context(), bad); err == nil || !strings.Contains(err.Error(), gameserver.EnvContextURL) {
 		t.Errorf("hook with no environment = %v", err)
+	}
+}
+
+// Two simulated deployments have distinct public IPs (loopback addresses
+// of their own), so their cert_digests entries are distinct, and each entry
+// is the digest of its own game server's certificate. A seat connects to
+// each.
+func TestSimulatorHookDistinctAddresses(t *testing.T) {
+	st, nc := newStore(t)
+	servers := make(chan GameServer, 2)
+	sim := startSim(t, edgegapsim.Config{
+		Sockets:  1, // one seat per deployment: two sessions, two deployments
+		OnDeploy: SimulatorHook(HookConfig{NC: nc, PrivateKey: testKey, ProtocolID: testProtocolID, OnReady: func(g GameServer) { servers <- g }}),
+	})
+	api := apiClient(t, sim)
+	ctx := t.Context()
+	var sessions []*edgegap.Session
+	for _, ip := range []string{"81.128.157.100", "81.128.157.101"} {
+		cs, err := api.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, IPList: []string{ip}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			s, err := api.GetSession(ctx, cs.ID)
+			if err != nil || !s.Ready || s.Deployment == nil {
+				return errNotYet
+			}
+			sessions = append(sessions, s)
+			return nil
+		})
+	}
+	byIP := map[string]GameServer{}
+	for range 2 {
+		g := <-servers
+		byIP[g.Addr.Addr().String()] = g
+	}
+	a, b := sessions[0].Deployment, sessions[1].Deployment
+	if a.RequestID == b.RequestID || a.PublicIP == b.PublicIP {
+		t.Fatalf("deployments %s at %s and %s at %s: want two with distinct public IPs", a.RequestID, a.PublicIP, b.RequestID, b.PublicIP)
+	}
+	digests := map[string]bool{}
+	for i, s := range sessions {
+		ip := s.Deployment.PublicIP
+		if addr := netip.MustParseAddr(ip); !addr.IsLoopback() || addr == netip.MustParseAddr(edgegapsim.DefaultPublicIP) {
+			t.Errorf("public IP %s: want a loopback address of its own", ip)
+		}
+		g, ok := byIP[ip]
+		if !ok || g.RequestID != s.Deployment.RequestID {
+			t.Fatalf("no game server at %s for %s: %+v", ip, s.Deployment.RequestID, byIP)
+		}
+		d, err := st.CertDigest(ctx, ip)
+		if err != nil || d != gameserver.CertDigest(g.Cert.DER) {
+			t.Errorf("cert_digests[%s] = %q, %v; its server's certificate has %s", ip, d, err, gameserver.CertDigest(g.Cert.DER))
+		}
+		digests[d] = true
+		port, _ := s.Deployment.GamePort(edgegapsim.DefaultPortName)
+		if port.External != int(g.Addr.Port()) {
+			t.Errorf("game port %d, server at %s", port.External, g.Addr)
+		}
+		id := uint64(8000 + i)
+		putSeat(t, st, id, s.ID)
+		if _, err := connect(t, mint(t, testKey, time.Now, g.Addr, id, nil), ConnectOptions{}); err != nil {
+			t.Errorf("seat on %s: %v", g.Addr, err)
+		}
+	}
+	if len(digests) != 2 {
+		t.Errorf("cert_digests entries %v: want two distinct", digests)
 	}
 }

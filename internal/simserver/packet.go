@@ -1,37 +1,15 @@
 package simserver
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
-// Packet types of the simulated game server's protocol (see the package
-// documentation). The connection request is netcode's, prefix byte 0.
-const (
-	PacketAccept     byte = 0xB0
-	PacketDeny       byte = 0xB1
-	PacketDisconnect byte = 0xB2
-	PacketKeepalive  byte = 0xB3
-)
-
-// Packet sizes.
-const (
-	// MaxPacketSize is the largest datagram the server and the client read;
-	// larger ones are dropped.
-	MaxPacketSize = 1200
-	// ConnectionRequestSize is netcode's connection request packet.
-	ConnectionRequestSize = netcode.ConnectionRequestSize
-	// controlPacketSize is the size of accept, disconnect and keepalive.
-	controlPacketSize = 1 + 8 + tagSize
-	denyPacketSize    = 2
-	tagSize           = 8
-)
-
-// DenyReason says why the server refused a connection request. It is the
-// second byte of a deny packet.
+// DenyReason says why the server refused a connection. netcode 1.02 has no
+// room for it on the wire: the server ignores requests the standard tells it
+// to ignore (a standard client then times out) and answers the others with
+// a connection denied packet; either way it logs the reason and reports it
+// to ServerConfig.OnDeny.
 type DenyReason uint8
 
 // Deny reasons.
@@ -58,6 +36,9 @@ const (
 	// DenyInternal: the server could not check or record the seat (for
 	// example NATS is unreachable).
 	DenyInternal DenyReason = 9
+	// DenyTokenInUse: the connect token was sent from another address
+	// first.
+	DenyTokenInUse DenyReason = 10
 )
 
 var denyNames = map[DenyReason]string{
@@ -70,6 +51,7 @@ var denyNames = map[DenyReason]string{
 	DenySeatUsed:         "seat already used",
 	DenyServerFull:       "server full",
 	DenyInternal:         "internal server error",
+	DenyTokenInUse:       "token in use from another address",
 }
 
 // String describes the reason in a few words.
@@ -83,48 +65,12 @@ func (r DenyReason) String() string {
 // ErrDenied matches every *DeniedError.
 var ErrDenied = errors.New("connection denied")
 
-// DeniedError is returned by Connect when the server answers with a deny
-// packet.
-type DeniedError struct {
-	Reason DenyReason
-}
+// DeniedError is returned by Connect when the server answers with a
+// connection denied packet (an unknown or used seat, a full server).
+type DeniedError struct{}
 
 // Error implements error.
-func (e *DeniedError) Error() string {
-	return fmt.Sprintf("connection denied: %s", e.Reason)
-}
+func (e *DeniedError) Error() string { return "connection denied by the game server" }
 
 // Is makes errors.Is(err, ErrDenied) true.
 func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
-
-// control is the body shared by accept, disconnect and keepalive packets.
-type control struct {
-	typ      byte
-	clientID uint64
-	tag      [tagSize]byte
-}
-
-func (c control) marshal() []byte {
-	b := make([]byte, controlPacketSize)
-	b[0] = c.typ
-	binary.LittleEndian.PutUint64(b[1:], c.clientID)
-	copy(b[9:], c.tag[:])
-	return b
-}
-
-// parseControl parses an accept, disconnect or keepalive packet.
-func parseControl(b []byte) (control, bool) {
-	if len(b) != controlPacketSize {
-		return control{}, false
-	}
-	switch b[0] {
-	case PacketAccept, PacketDisconnect, PacketKeepalive:
-	default:
-		return control{}, false
-	}
-	c := control{typ: b[0], clientID: binary.LittleEndian.Uint64(b[1:])}
-	copy(c.tag[:], b[9:])
-	return c, true
-}
-
-func denyPacket(r DenyReason) []byte { return []byte{PacketDeny, byte(r)} }

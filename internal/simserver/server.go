@@ -3,6 +3,7 @@ package simserver
 import (
 	"cmp"
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -13,17 +14,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
-// Admitter decides on and records the connections of a UDPServer. *Agent
-// implements it.
+// Admitter decides on and records the connections of a UDPServer.
+// *gameserver.Agent implements it.
 type Admitter interface {
-	// Authorize returns nil when clientID may connect; gameserver.ErrUnknownClient,
-	// gameserver.ErrAlreadyConnected and gameserver.ErrSeatUsed give the deny reason.
+	// Authorize returns nil when clientID may connect;
+	// gameserver.ErrUnknownClient, gameserver.ErrAlreadyConnected and
+	// gameserver.ErrSeatUsed give the deny reason. The server asks it on a
+	// connection request and again on the challenge response.
 	Authorize(ctx context.Context, clientID uint64) error
-	// ClientConnected commits a connection; an error refuses it.
+	// ClientConnected commits a connection (after a valid challenge
+	// response); an error refuses it.
 	ClientConnected(ctx context.Context, clientID uint64) error
 	// ClientDisconnected records the end of a connection.
 	ClientDisconnected(ctx context.Context, clientID uint64) error
@@ -35,6 +38,19 @@ const (
 	DefaultMaxClients    = 64
 	DefaultSweepInterval = 100 * time.Millisecond
 	DefaultAdmitTimeout  = 5 * time.Second
+	// DefaultKeepAliveInterval is netcode's usual 10 Hz.
+	DefaultKeepAliveInterval = 100 * time.Millisecond
+	// pendingTimeout bounds how long the server keeps the keys of a client
+	// that sent a connection request but never completed the handshake,
+	// when its token has no timeout.
+	pendingTimeout = 10 * time.Second
+	// maxPending bounds those clients: more requests are ignored.
+	maxPending = 1024
+	// maxUsedTokens bounds the memory of tokens seen (per address).
+	maxUsedTokens = 16384
+	// disconnectRepeats is how many disconnect packets are sent (UDP may
+	// lose one).
+	disconnectRepeats = 3
 )
 
 // ServerConfig configures a UDPServer.
@@ -63,6 +79,12 @@ type ServerConfig struct {
 	SweepInterval time.Duration
 	// AdmitTimeout bounds each Admitter call. Default DefaultAdmitTimeout.
 	AdmitTimeout time.Duration
+	// KeepAliveInterval is how often the server sends each connected
+	// client a keep-alive packet. Default DefaultKeepAliveInterval.
+	KeepAliveInterval time.Duration
+	// OnDeny, when set, is called (on the server's read goroutine) for
+	// every connection the server refuses, with the reason it logs.
+	OnDeny func(from netip.AddrPort, r DenyReason)
 	// Logger receives connection events. Default: discard.
 	Logger *slog.Logger
 }
@@ -70,30 +92,53 @@ type ServerConfig struct {
 // ClientInfo describes a connected client.
 type ClientInfo struct {
 	ClientID uint64
-	Addr     netip.AddrPort
+	// Index is the client's slot, as the keep-alive packets tell it.
+	Index uint32
+	Addr  netip.AddrPort
 	// Timeout is the token's timeout; 0 means none.
 	Timeout time.Duration
 }
 
-// client is a connected client.
-type client struct {
-	id       uint64
+// peer is the server's encryption mapping for one address: the keys of the
+// connect token it sent, and, once it answered the challenge, its client
+// slot.
+type peer struct {
 	addr     netip.AddrPort
-	tag      [tagSize]byte
+	clientID uint64
+	recv     cipher.AEAD // client to server key
+	send     cipher.AEAD // server to client key
+	sendSeq  uint64
+	replay   replayProtection
 	timeout  time.Duration // 0: none
 	lastRecv time.Time
+	expires  time.Time // while pending: when the mapping ends
+	denied   bool      // the server denied it: repeat the denied packet
+
+	connected bool
+	index     uint32
+	confirmed bool // the client sent a keep-alive or payload since connecting
 }
 
-func (c *client) packet(typ byte) []byte {
-	return control{typ: typ, clientID: c.id, tag: c.tag}.marshal()
+// seal returns the next packet of type typ to the peer.
+func (p *peer) seal(protocolID uint64, typ byte, data []byte) []byte {
+	b := sealPacket(p.send, protocolID, typ, p.sendSeq, data)
+	p.sendSeq++
+	return b
 }
 
-// UDPServer is a simulated game server: it accepts netcode 1.02 connection
-// requests over UDP, checks the connect token (protocol id, expiry, the
-// private key, its own public address) and asks its Admitter, then keeps
-// the client connected until it leaves or times out (see the package
-// documentation for the wire format). Per-address state exists only for
-// connected clients, at most MaxClients.
+// usedToken remembers which address first sent a connect token.
+type usedToken struct {
+	addr  netip.AddrPort
+	until time.Time
+}
+
+// UDPServer is a simulated game server speaking netcode 1.02 over UDP: it
+// checks a connection request's connect token (protocol id, expiry, the
+// private key, its own public address), asks its Admitter, sends a
+// challenge, and connects the client when the challenge response is valid;
+// then it exchanges keep-alive, payload (it echoes each payload) and
+// disconnect packets, encrypted with the token's keys. See the package
+// documentation.
 type UDPServer struct {
 	conn     *net.UDPConn
 	addr     netip.AddrPort
@@ -104,18 +149,25 @@ type UDPServer struct {
 	max      int
 	now      func() time.Time
 	sweep    time.Duration
+	keepEach time.Duration
 	admitTO  time.Duration
+	onDeny   func(netip.AddrPort, DenyReason)
 	log      *slog.Logger
+
+	challengeKey cipher.AEAD // random per server
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	base   context.Context // ctx given to Listen, for the final disconnects
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	byAddr  map[netip.AddrPort]*client
-	byID    map[uint64]*client
-	closing bool
+	mu           sync.Mutex
+	byAddr       map[netip.AddrPort]*peer // pending and connected
+	byID         map[uint64]*peer         // connected
+	slots        []*peer                  // connected, by index
+	used         map[[tagSize]byte]usedToken
+	challengeSeq uint64
+	closing      bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -123,12 +175,29 @@ type UDPServer struct {
 
 // newServer builds a server without a socket (Listen adds it; the fuzz
 // test uses it bare).
-func newServer(ctx context.Context, cfg ServerConfig) *UDPServer {
+func newServer(ctx context.Context, cfg ServerConfig) (*UDPServer, error) {
+	var ck [netcode.KeySize]byte
+	if _, err := rand.Read(ck[:]); err != nil {
+		return nil, fmt.Errorf("game server: challenge key: %w", err)
+	}
+	challengeKey, err := newAEAD(&ck)
+	if err != nil {
+		return nil, fmt.Errorf("game server: challenge key: %w", err)
+	}
 	s := &UDPServer{
 		public: cfg.PublicAddr, key: cfg.PrivateKey, protoID: cfg.ProtocolID, admitter: cfg.Admitter,
-		max: cfg.MaxClients, now: cfg.Now, sweep: cfg.SweepInterval, admitTO: cfg.AdmitTimeout, log: cfg.Logger,
-		base: ctx, byAddr: make(map[netip.AddrPort]*client), byID: make(map[uint64]*client),
+		max: cfg.MaxClients, now: cfg.Now, sweep: cfg.SweepInterval, keepEach: cfg.KeepAliveInterval,
+		admitTO: cfg.AdmitTimeout, onDeny: cfg.OnDeny, log: cfg.Logger, challengeKey: challengeKey,
+		base: ctx, byAddr: make(map[netip.AddrPort]*peer), byID: make(map[uint64]*peer),
+		used: make(map[[tagSize]byte]usedToken),
 	}
+	s.applyDefaults()
+	s.slots = make([]*peer, s.max)
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	return s, nil
+}
+
+func (s *UDPServer) applyDefaults() {
 	if s.max <= 0 {
 		s.max = DefaultMaxClients
 	}
@@ -138,14 +207,15 @@ func newServer(ctx context.Context, cfg ServerConfig) *UDPServer {
 	if s.sweep <= 0 {
 		s.sweep = DefaultSweepInterval
 	}
+	if s.keepEach <= 0 {
+		s.keepEach = DefaultKeepAliveInterval
+	}
 	if s.admitTO <= 0 {
 		s.admitTO = DefaultAdmitTimeout
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	return s
 }
 
 // Listen binds cfg.Addr and serves until Close (call it in any case) or
@@ -156,12 +226,25 @@ func Listen(ctx context.Context, cfg ServerConfig) (*UDPServer, error) {
 	if addr == "" {
 		addr = DefaultListenAddr
 	}
+	conn, err := bindUDP(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return serve(ctx, conn, cfg)
+}
+
+// bindUDP binds a UDP socket on addr.
+func bindUDP(ctx context.Context, addr string) (*net.UDPConn, error) {
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(ctx, "udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("game server: listen on udp %s: %w", addr, err)
 	}
-	conn := pc.(*net.UDPConn)
+	return pc.(*net.UDPConn), nil
+}
+
+// serve serves on a bound socket, which it owns from now on.
+func serve(ctx context.Context, conn *net.UDPConn, cfg ServerConfig) (*UDPServer, error) {
 	bound := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	bound = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
 	if !cfg.PublicAddr.IsValid() {
@@ -172,11 +255,15 @@ func Listen(ctx context.Context, cfg ServerConfig) (*UDPServer, error) {
 		cfg.PublicAddr = bound
 	}
 	cfg.PublicAddr = netip.AddrPortFrom(cfg.PublicAddr.Addr().Unmap(), cfg.PublicAddr.Port())
-	s := newServer(ctx, cfg)
+	s, err := newServer(ctx, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	s.conn, s.addr = conn, bound
 	s.wg.Add(2)
 	go s.readLoop()
-	go s.sweepLoop()
+	go s.timerLoop()
 	s.log.InfoContext(ctx, "game server listening", "addr", bound.String(), "public_addr", s.public.String(), "max_clients", s.max)
 	return s, nil
 }
@@ -187,20 +274,21 @@ func (s *UDPServer) Addr() netip.AddrPort { return s.addr }
 // PublicAddr is the address connect tokens must name.
 func (s *UDPServer) PublicAddr() netip.AddrPort { return s.public }
 
-// Clients lists the connected clients, by client id.
+// Clients lists the connected clients, by client id. A client that sent a
+// connection request but no valid challenge response is not connected.
 func (s *UDPServer) Clients() []ClientInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]ClientInfo, 0, len(s.byID))
-	for _, c := range s.byID {
-		out = append(out, ClientInfo{ClientID: c.id, Addr: c.addr, Timeout: c.timeout})
+	for _, p := range s.byID {
+		out = append(out, ClientInfo{ClientID: p.clientID, Index: p.index, Addr: p.addr, Timeout: p.timeout})
 	}
 	slices.SortFunc(out, func(a, b ClientInfo) int { return cmp.Compare(a.ClientID, b.ClientID) })
 	return out
 }
 
-// Close stops the server: it sends every connected client a disconnect
-// packet, closes the socket, waits for its goroutines and reports each
+// Close stops the server: it sends every connected client disconnect
+// packets, closes the socket, waits for its goroutines and reports each
 // client's disconnect to the Admitter (bounded by AdmitTimeout each).
 func (s *UDPServer) Close() error {
 	s.closeOnce.Do(func() {
@@ -214,25 +302,41 @@ func (s *UDPServer) Close() error {
 		s.wg.Wait()
 
 		s.mu.Lock()
-		clients := make([]*client, 0, len(s.byID))
-		for _, c := range s.byID {
-			clients = append(clients, c)
+		clients := make([]*peer, 0, len(s.byID))
+		var out []outPacket
+		for _, p := range s.byID {
+			clients = append(clients, p)
+			out = append(out, s.disconnectPacketsLocked(p)...)
 		}
 		clear(s.byID)
 		clear(s.byAddr)
+		clear(s.slots)
 		s.mu.Unlock()
 		if s.conn != nil {
-			for _, c := range clients {
-				_, _ = s.conn.WriteToUDPAddrPort(c.packet(PacketDisconnect), c.addr)
-			}
+			s.write(out)
 			s.closeErr = s.conn.Close()
 		}
-		for _, c := range clients {
-			s.disconnected(c, "server shutting down")
+		for _, p := range clients {
+			s.disconnected(p, "server shutting down")
 		}
 		s.log.InfoContext(s.base, "game server stopped", "addr", s.addr.String(), "clients_disconnected", len(clients))
 	})
 	return s.closeErr
+}
+
+// outPacket is a packet to send.
+type outPacket struct {
+	to netip.AddrPort
+	b  []byte
+}
+
+// write sends packets, ignoring errors as UDP does.
+func (s *UDPServer) write(out []outPacket) {
+	for _, o := range out {
+		if _, err := s.conn.WriteToUDPAddrPort(o.b, o.to); err != nil {
+			s.log.DebugContext(s.ctx, "game server write", "to", o.to.String(), "err", err)
+		}
+	}
 }
 
 func (s *UDPServer) readLoop() {
@@ -256,190 +360,106 @@ func (s *UDPServer) readLoop() {
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if reply := s.handle(from, buf[:n]); reply != nil {
-			if _, err := s.conn.WriteToUDPAddrPort(reply, from); err != nil {
-				s.log.DebugContext(s.ctx, "game server write", "to", from.String(), "err", err)
-			}
+		for _, reply := range s.handle(from, buf[:n]) {
+			s.write([]outPacket{{from, reply}})
 		}
 	}
 }
 
-func (s *UDPServer) sweepLoop() {
+// timerLoop expires clients and sends keep-alive packets.
+func (s *UDPServer) timerLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.sweep)
-	defer t.Stop()
+	sweep := time.NewTicker(s.sweep)
+	defer sweep.Stop()
+	keep := time.NewTicker(s.keepEach)
+	defer keep.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			// Unblock the read loop when ctx (not Close) ended serving.
 			_ = s.conn.SetReadDeadline(time.Now())
 			return
-		case <-t.C:
+		case <-sweep.C:
 			s.expire()
+		case <-keep.C:
+			s.write(s.keepAlives())
 		}
 	}
 }
 
-// expire disconnects the clients that sent nothing for their timeout.
+// keepAlives returns a keep-alive packet for every connected client.
+func (s *UDPServer) keepAlives() []outPacket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]outPacket, 0, len(s.byID))
+	for _, p := range s.byID {
+		out = append(out, outPacket{p.addr, s.keepAliveLocked(p)})
+	}
+	return out
+}
+
+func (s *UDPServer) keepAliveLocked(p *peer) []byte {
+	return p.seal(s.protoID, packetKeepAlive, keepAliveBody(p.index, uint32(s.max)))
+}
+
+func (s *UDPServer) disconnectPacketsLocked(p *peer) []outPacket {
+	out := make([]outPacket, disconnectRepeats)
+	for i := range out {
+		out[i] = outPacket{p.addr, p.seal(s.protoID, packetDisconnect, nil)}
+	}
+	return out
+}
+
+// expire disconnects the clients that sent nothing for their timeout and
+// forgets handshakes and tokens whose time is up.
 func (s *UDPServer) expire() {
 	now := s.now()
-	var gone []*client
+	var gone []*peer
+	var out []outPacket
 	s.mu.Lock()
-	for _, c := range s.byID {
-		if c.timeout > 0 && !now.Before(c.lastRecv.Add(c.timeout)) {
-			gone = append(gone, c)
-			s.removeLocked(c)
+	for addr, p := range s.byAddr {
+		switch {
+		case !p.connected:
+			if !now.Before(p.expires) {
+				delete(s.byAddr, addr)
+			}
+		case p.timeout > 0 && !now.Before(p.lastRecv.Add(p.timeout)):
+			gone = append(gone, p)
+			out = append(out, s.disconnectPacketsLocked(p)...)
+			s.removeLocked(p)
+		}
+	}
+	for mac, u := range s.used {
+		if !now.Before(u.until) {
+			delete(s.used, mac)
 		}
 	}
 	s.mu.Unlock()
-	for _, c := range gone {
-		if s.conn != nil {
-			_, _ = s.conn.WriteToUDPAddrPort(c.packet(PacketDisconnect), c.addr)
-		}
-		s.disconnected(c, "timed out")
+	if s.conn != nil {
+		s.write(out)
+	}
+	for _, p := range gone {
+		s.disconnected(p, "timed out")
 	}
 }
 
-func (s *UDPServer) removeLocked(c *client) {
-	delete(s.byID, c.id)
-	delete(s.byAddr, c.addr)
+func (s *UDPServer) removeLocked(p *peer) {
+	delete(s.byAddr, p.addr)
+	if p.connected && s.byID[p.clientID] == p {
+		delete(s.byID, p.clientID)
+		s.slots[p.index] = nil
+	}
 }
 
 // disconnected reports a disconnect to the Admitter, even while closing.
-func (s *UDPServer) disconnected(c *client, why string) {
-	s.log.InfoContext(s.base, "game client disconnected", "client_id", c.id, "addr", c.addr.String(), "reason", why)
+func (s *UDPServer) disconnected(p *peer, why string) {
+	s.log.InfoContext(s.base, "game client disconnected", "client_id", p.clientID, "addr", p.addr.String(), "reason", why)
 	if s.admitter == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.base), s.admitTO)
 	defer cancel()
-	if err := s.admitter.ClientDisconnected(ctx, c.id); err != nil {
-		s.log.WarnContext(ctx, "recording disconnect failed", "client_id", c.id, "err", err)
+	if err := s.admitter.ClientDisconnected(ctx, p.clientID); err != nil {
+		s.log.WarnContext(ctx, "recording disconnect failed", "client_id", p.clientID, "err", err)
 	}
-}
-
-// handle processes one datagram from a peer and returns the reply, or nil.
-// It never panics on any input.
-func (s *UDPServer) handle(from netip.AddrPort, b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	if b[0] == 0 {
-		if len(b) != ConnectionRequestSize {
-			return nil
-		}
-		return s.handleRequest(from, b)
-	}
-	c, ok := parseControl(b)
-	if !ok || c.typ == PacketAccept {
-		return nil
-	}
-	s.mu.Lock()
-	cl := s.byAddr[from]
-	if cl == nil || cl.id != c.clientID || cl.tag != c.tag {
-		s.mu.Unlock()
-		return nil
-	}
-	if c.typ == PacketKeepalive {
-		cl.lastRecv = s.now()
-		s.mu.Unlock()
-		return cl.packet(PacketKeepalive)
-	}
-	s.removeLocked(cl) // PacketDisconnect
-	s.mu.Unlock()
-	s.disconnected(cl, "client left")
-	return nil
-}
-
-func (s *UDPServer) deny(from netip.AddrPort, r DenyReason, attrs ...any) []byte {
-	s.log.DebugContext(s.ctx, "connection request denied", append([]any{"addr", from.String(), "reason", r.String()}, attrs...)...)
-	return denyPacket(r)
-}
-
-func (s *UDPServer) handleRequest(from netip.AddrPort, b []byte) []byte {
-	req, err := netcode.ParseConnectionRequest(b)
-	if err != nil {
-		return nil // not a netcode 1.02 request: not for us
-	}
-	if req.ProtocolID != s.protoID {
-		return s.deny(from, DenyProtocolID, "protocol_id", req.ProtocolID)
-	}
-	now := s.now()
-	if req.Expired(now) {
-		return s.deny(from, DenyExpired)
-	}
-	pd, err := req.Decrypt(s.key, s.protoID)
-	if err != nil {
-		return s.deny(from, DenyInvalidToken, "err", err)
-	}
-	if !slices.ContainsFunc(pd.ServerAddrs, func(a netip.AddrPort) bool {
-		return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) == s.public
-	}) {
-		return s.deny(from, DenyWrongServer, "client_id", pd.ClientID)
-	}
-	id := pd.ClientID
-
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return nil
-	}
-	if c := s.byAddr[from]; c != nil {
-		if c.id == id { // the accept was lost: say it again
-			c.lastRecv = now
-			s.mu.Unlock()
-			return c.packet(PacketAccept)
-		}
-		s.mu.Unlock()
-		return s.deny(from, DenyAlreadyConnected, "client_id", id)
-	}
-	if _, ok := s.byID[id]; ok {
-		s.mu.Unlock()
-		return s.deny(from, DenyAlreadyConnected, "client_id", id)
-	}
-	if len(s.byID) >= s.max {
-		s.mu.Unlock()
-		return s.deny(from, DenyServerFull, "client_id", id)
-	}
-	s.mu.Unlock()
-
-	if r, err := s.admit(id); err != nil {
-		return s.deny(from, r, "client_id", id, "err", err)
-	}
-	c := &client{id: id, addr: from, lastRecv: now}
-	if pd.TimeoutSeconds > 0 {
-		c.timeout = time.Duration(pd.TimeoutSeconds) * time.Second
-	}
-	_, _ = rand.Read(c.tag[:])
-	s.mu.Lock()
-	s.byID[id] = c
-	s.byAddr[from] = c
-	s.mu.Unlock()
-	s.log.InfoContext(s.ctx, "game client connected", "client_id", id, "addr", from.String(), "timeout_seconds", pd.TimeoutSeconds)
-	return c.packet(PacketAccept)
-}
-
-// admit asks the Admitter; the reason is meaningful only with an error.
-func (s *UDPServer) admit(id uint64) (DenyReason, error) {
-	if s.admitter == nil {
-		return 0, nil
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.admitTO)
-	defer cancel()
-	err := s.admitter.Authorize(ctx, id)
-	if err == nil {
-		err = s.admitter.ClientConnected(ctx, id)
-	}
-	switch {
-	case err == nil:
-		return 0, nil
-	case errors.Is(err, gameserver.ErrUnknownClient):
-		return DenyUnknownClient, err
-	case errors.Is(err, gameserver.ErrAlreadyConnected):
-		return DenyAlreadyConnected, err
-	case errors.Is(err, gameserver.ErrSeatUsed):
-		return DenySeatUsed, err
-	}
-	s.log.WarnContext(ctx, "admitting a client failed", "client_id", id, "err", err)
-	return DenyInternal, err
 }

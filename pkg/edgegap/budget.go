@@ -32,12 +32,11 @@ const (
 	// 2024 name above (GET /v1/status is "deployment-status-get", GET
 	// /v1/deployments "deployments-get", DELETE /v1/stop
 	// "deployment-delete"); the others use the 2026 operation ids.
-	EndpointDeploymentCreate     = "v2-deployment-create"
-	EndpointDeploymentsBulkStop  = "deployment-bulk-delete"
-	EndpointDeploymentSelfDelete = "deployment-self-delete"
-	EndpointDeploymentTagCreate  = "deployment-tag-create"
-	EndpointDeploymentTagList    = "deployment-tag-list"
-	EndpointDeploymentTagDelete  = "deployment-tag-delete"
+	EndpointDeploymentCreate    = "v2-deployment-create"
+	EndpointDeploymentsBulkStop = "deployment-bulk-delete"
+	EndpointDeploymentTagCreate = "deployment-tag-create"
+	EndpointDeploymentTagList   = "deployment-tag-list"
+	EndpointDeploymentTagDelete = "deployment-tag-delete"
 )
 
 // Class groups endpoints that share one Edgegap rate limit.

@@ -51,3 +51,26 @@ func TestGamePort(t *testing.T) {
 		t.Error("a deployment without ports has a game port")
 	}
 }
+
+// A ghost session create (created, then the connection dropped or a 5xx)
+// is an outcome-unknown error carrying what went wrong, sent once.
+func TestCreateSessionGhostIsOutcomeUnknown(t *testing.T) {
+	srv := startSim(t, edgegapsim.Config{})
+	c := newClient(t, srv, nil)
+	req := edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, IPList: []string{"1.2.3.4"}}
+	for i, f := range []edgegapsim.EndpointFaults{{GhostRate: 1, GhostDrop: true}, {GhostRate: 1, GhostStatus: 502}} {
+		if err := srv.SetEndpointFaults(edgegapsim.EndpointSessionPost, f); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.CreateSession(t.Context(), req)
+		if !edgegap.IsOutcomeUnknown(err) {
+			t.Errorf("ghost %+v: %v, want outcome unknown", f, err)
+		}
+		if !f.GhostDrop && edgegap.StatusCode(err) != 502 {
+			t.Errorf("ghost %+v: status %d, want the 502 inside", f, edgegap.StatusCode(err))
+		}
+		if st := srv.Stats(); st.SessionsCreated != i+1 || st.Total(edgegapsim.EndpointSessionPost) != i+1 {
+			t.Errorf("ghost %+v: %d sessions from %d calls, want %d from %d", f, st.SessionsCreated, st.Total(edgegapsim.EndpointSessionPost), i+1, i+1)
+		}
+	}
+}

@@ -73,6 +73,7 @@ func (s *Simulator) addVersionLocked(a *app, v Version) error {
 		dockerImage:      v.DockerImage,
 		dockerTag:        v.DockerTag,
 		sockets:          v.Sockets,
+		noSessionConfig:  v.NoSessionConfig,
 		created:          now,
 		updated:          now,
 	}

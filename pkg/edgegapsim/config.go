@@ -121,6 +121,10 @@ type Version struct {
 	Arguments string
 	// Sockets overrides Config.Sockets for deployments of this version.
 	Sockets int
+	// NoSessionConfig makes a version as Edgegap creates them since the
+	// 2026 API: without session_config. It is served without one, POST
+	// /v1/session refuses it (400) and POST /v2/deployments deploys it.
+	NoSessionConfig bool
 }
 
 // Faults describes injected failures. Probabilities are in [0, 1].
@@ -147,16 +151,25 @@ type Faults struct {
 
 // RateLimits are requests per second per endpoint class; 0 disables a
 // class's limit. Requests beyond the limit get 429 with Retry-After.
+//
+// The classes are the client's (edgegap.ClassOf).
 type RateLimits struct {
 	// Create covers session creation (session-post). Edgegap: 40/s.
 	Create float64
-	// Status covers get-session, deployment-status-get and context-get.
-	// Edgegap: 10/s.
+	// Status covers get-session and context-get. Edgegap: 10/s.
 	Status float64
+	// Deploy covers POST /v2/deployments. Edgegap: 40/s.
+	Deploy float64
+	// DeploymentStatus covers GET /v1/status. Edgegap: 20/s.
+	DeploymentStatus float64
+	// List covers GET /v1/deployments. Edgegap: 10/s.
+	List float64
 }
 
 // DefaultRateLimits returns Edgegap's documented limits.
-func DefaultRateLimits() RateLimits { return RateLimits{Create: 40, Status: 10} }
+func DefaultRateLimits() RateLimits {
+	return RateLimits{Create: 40, Status: 10, Deploy: 40, DeploymentStatus: 20, List: 10}
+}
 
 // Location is where a deployment runs: the client's type, so the two can
 // never disagree.
@@ -206,6 +219,11 @@ type DeploymentInfo struct {
 	// (e.g. before its game server fetches the deployment context, so the
 	// context already shows them). DeployHandle.Ports does the same on return.
 	SetPorts func(ports map[string]int)
+	// SetPublicIP lets the hook report the address its game server bound
+	// when it is not PublicIP (e.g. a loopback address of its own), before
+	// its game server fetches the deployment context. Invalid addresses
+	// are ignored.
+	SetPublicIP func(ip string)
 }
 
 // DeployHandle is what Config.OnDeploy returns.

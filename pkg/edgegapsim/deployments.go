@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -34,8 +35,15 @@ func (s *Simulator) allocPortLocked() int {
 	return p
 }
 
-// newDeploymentLocked creates a deployment and starts its goroutine.
+// newDeploymentLocked creates a deployment for sessions and starts its
+// goroutine.
 func (s *Simulator) newDeploymentLocked(a *app, v *version) *deployment {
+	return s.startDeploymentLocked(a, v, nil)
+}
+
+// startDeploymentLocked creates a deployment and starts its goroutine; v2
+// is nil for a session's deployment, else what POST /v2/deployments asked.
+func (s *Simulator) startDeploymentLocked(a *app, v *version, v2 *deploymentV2) *deployment {
 	id := s.hexLocked(12)
 	for s.deployments[id] != nil {
 		id = s.hexLocked(12)
@@ -61,6 +69,10 @@ func (s *Simulator) newDeploymentLocked(a *app, v *version) *deployment {
 		ctx:            ctx,
 		cancel:         cancel,
 		kick:           make(chan struct{}, 1),
+		v2:             v2,
+	}
+	if v2 != nil {
+		d.tags = slices.Clone(v2.initialTags)
 	}
 	if v.arguments != nil {
 		d.arguments = *v.arguments
@@ -82,6 +94,7 @@ func (s *Simulator) newDeploymentLocked(a *app, v *version) *deployment {
 		d.ready = true
 	}
 	info.SetPorts = func(ports map[string]int) { s.applyPorts(d, ports) }
+	info.SetPublicIP = func(ip string) { s.setPublicIP(d, ip) }
 	s.wg.Add(1)
 	go s.runDeployment(d, info, delay)
 	s.log.Debug("edgegapsim: deployment created", "request_id", d.id, "app", d.app, "version", d.version)
@@ -125,6 +138,13 @@ func (s *Simulator) infoLocked(d *deployment) DeploymentInfo {
 		"ARBITRIUM_CONTEXT_TOKEN":       info.ContextToken,
 		"ARBITRIUM_PUBLIC_IP":           info.PublicIP,
 		"ARBITRIUM_PORTS_MAPPING":       string(ports),
+	}
+	if d.v2 != nil {
+		for k, v := range d.v2.env {
+			if _, injected := info.Env[k]; !injected {
+				info.Env[k] = v
+			}
+		}
 	}
 	return info
 }
@@ -210,6 +230,16 @@ func (s *Simulator) applyPorts(d *deployment, ports map[string]int) {
 	}
 }
 
+func (s *Simulator) setPublicIP(d *deployment, ip string) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d.publicIP = a.Unmap().String()
+}
+
 func (s *Simulator) emptyDeadline(d *deployment) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -240,6 +270,7 @@ func (s *Simulator) markReady(d *deployment) {
 	for _, sess := range sortedSessions(d) {
 		s.notifyLocked(sess)
 	}
+	s.settledLocked(d)
 }
 
 func (s *Simulator) failDeployment(d *deployment, err error) {
@@ -253,6 +284,7 @@ func (s *Simulator) failDeployment(d *deployment, err error) {
 	for _, sess := range sortedSessions(d) {
 		s.notifyLocked(sess)
 	}
+	s.settledLocked(d)
 }
 
 func sortedSessions(d *deployment) []*session {
@@ -278,6 +310,7 @@ func (s *Simulator) stopLocked(d *deployment) {
 	d.ready = false
 	d.removed = time.Now()
 	d.cancel()
+	s.deploymentWebhookLocked(d, hookTerminated)
 	s.counts.deploymentsStopped++
 	s.termOrder = append(s.termOrder, d.id)
 	if len(s.termOrder) > maxTerminated {

@@ -13,9 +13,14 @@
 //	GET    /v1/app/{app}/versions           versions of an application
 //	GET    /v1/app/{app}/version/{version}  a version, incl. the undocumented "arguments"
 //	PATCH  /v1/app/{app}/version/{version}  stores arguments, is_active, docker_* and session_config.sockets
-//	GET    /v1/deployments?page=&limit=     live deployments
-//	GET    /v1/status/{request_id}          deployment status
-//	DELETE /v1/stop/{request_id}            stop a deployment (410 when already stopped)
+//	POST   /v2/deployments                  create a deployment (2026 API): 202 {request_id}
+//	GET    /v1/deployments?query=&page=&limit=  live deployments, filtered by the query document
+//	GET    /v1/status/{request_id}          deployment status (also the deployment webhook body)
+//	DELETE /v1/stop/{request_id}            stop: 200, 202 before READY/ERROR (stops once there), 404 unknown, 410 already stopped
+//	POST   /v1/deployments/bulk-stop        stop deployments by request_id / deployment_tags (any, all, not)
+//	POST   /v1/deployments/{id}/tags        add a tag (409 when present)
+//	GET    /v1/deployments/{id}/tags        list tags (paginated)
+//	DELETE /v1/deployments/{id}/tags/{tag}  remove a tag
 //	GET    /v1/context/{request_id}/{n}     the deployment's context, authorized by its context token
 //	DELETE /v1/self/stop/{request_id}/{n}   stop from inside, authorized by its delete token
 //	GET    /_sim/stats                      Stats as JSON (no auth)
@@ -36,12 +41,30 @@
 // running for EmptyTTL, then stops (calling the stop function OnDeploy
 // returned).
 //
+// # Deployments of the 2026 API
+//
+// POST /v2/deployments starts a deployment without sessions (a version made
+// with Version.NoSessionConfig accepts only these): the same OnDeploy hook
+// and deploy delay, DEPLOYING -> READY, its environment variables added to
+// DeploymentInfo.Env, its tags, and its three webhooks (webhook_on_ready,
+// webhook_on_error, webhook_on_terminated) POSTed with the /v1/status body,
+// in that order per deployment. A receiver that does not answer within
+// DefaultDeploymentWebhookTimeout (SetDeploymentWebhookTimeout) gets no
+// further webhooks for that deployment, as Edgegap documents. It runs until
+// stopped (DELETE /v1/stop, bulk stop or the self-stop URL).
+//
 // # Faults and rate limits
 //
 // Faults (settable at run time with SetFaults and FailNext) inject latency,
-// 5xx answers and 429 answers with Retry-After. RateLimits reproduces
-// Edgegap's per-class limits (40/s session creation, 10/s status, session
-// and context GETs) and answers 429 with Retry-After when exceeded. With
+// 5xx answers and 429 answers with Retry-After. SetEndpointFaults adds, per
+// endpoint and at any time, an error rate, latency, 422 "Couldn't Allocate
+// Server" answers to POST /v2/deployments, and ghost creates (the session or
+// deployment is created, the caller gets a 5xx or a dropped connection).
+// RateLimits reproduces Edgegap's per-class limits (the client's classes:
+// 40/s session creation, 10/s session and context GETs, 40/s deployment
+// creation, 20/s deployment status, 10/s deployment listing; on by default)
+// and answers 429 with Retry-After when exceeded. Stats (and GET
+// /_sim/stats) count calls per endpoint and status, and per second. With
 // Config.Seed set, ids and fault decisions are deterministic for a
 // deterministic sequence of requests.
 //
@@ -54,6 +77,9 @@
 // lock), with apps.go, sessions.go and deployments.go changing it; the
 // http*.go files are the HTTP layer (http.go: routing and the endpoint
 // wrapper; http_sessions.go, http_deployments.go, http_apps.go and
-// http_context.go: the handlers). faults.go, ratelimit.go, stats.go and
-// webhooks.go are the parts that own their own state and lock.
+// http_context.go, http_deployments_v2.go: the handlers).
+// deployments_v2.go holds the 2026 deployments (body validation, stop,
+// query and bulk-stop matching). faults.go, faults_endpoint.go,
+// ratelimit.go, stats.go, webhooks.go and webhooks_deployments.go are the
+// parts that own their own state and lock.
 package edgegapsim

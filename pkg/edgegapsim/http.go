@@ -41,6 +41,11 @@ func (s *Simulator) routes() {
 	api("GET /v1/deployments", EndpointDeploymentsGet, authAPIKey, s.handleDeploymentsList)
 	api("GET /v1/status/{id}", EndpointDeploymentStatusGet, authAPIKey, s.handleStatus)
 	api("DELETE /v1/stop/{id}", EndpointDeploymentDelete, authAPIKey, s.handleStop)
+	api("POST /v2/deployments", EndpointDeploymentCreate, authAPIKey, s.handleV2Create)
+	api("POST /v1/deployments/bulk-stop", EndpointDeploymentsBulkStop, authAPIKey, s.handleDeploymentsBulkStop)
+	api("POST /v1/deployments/{id}/tags", EndpointDeploymentTagCreate, authAPIKey, s.handleTagCreate)
+	api("GET /v1/deployments/{id}/tags", EndpointDeploymentTagList, authAPIKey, s.handleTagList)
+	api("DELETE /v1/deployments/{id}/tags/{tag}", EndpointDeploymentTagDelete, authAPIKey, s.handleTagDelete)
 	api("GET /v1/context/{id}/{n}", EndpointContextGet, authNone, s.handleContext)
 	api("DELETE /v1/self/stop/{id}/{n}", EndpointSelfDeploymentDelete, authNone, s.handleSelfStop)
 	m.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
@@ -77,9 +82,12 @@ func (s *Simulator) endpoint(name string, auth authMode, h http.HandlerFunc) htt
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrival := time.Now()
 		rec := &recorder{ResponseWriter: w}
+		dropped := false
 		defer func() {
 			st := rec.status
-			if st == 0 {
+			if dropped {
+				st = StatusDropped
+			} else if st == 0 {
 				st = http.StatusOK
 			}
 			s.calls.record(name, st, arrival)
@@ -88,18 +96,8 @@ func (s *Simulator) endpoint(name string, auth authMode, h http.HandlerFunc) htt
 			writeError(rec, http.StatusServiceUnavailable, "simulator closed")
 			return
 		}
-		latency, injected, retryAfter := s.faults.decide(name)
-		if latency > 0 && !s.sleep(r.Context(), latency) {
-			writeError(rec, http.StatusServiceUnavailable, "request cancelled")
-			return
-		}
-		if injected != 0 {
-			if injected == http.StatusTooManyRequests {
-				rec.Header().Set("Retry-After", formatRetryAfter(retryAfter))
-				writeError(rec, injected, "Too Many Requests")
-				return
-			}
-			writeError(rec, injected, fmt.Sprintf("injected fault: %s", http.StatusText(injected)))
+		ef := s.epFaults.decide(name)
+		if !s.injectBefore(rec, r, name, ef) {
 			return
 		}
 		if auth == authAPIKey && r.Header.Get("Authorization") != s.apiKey {
@@ -111,13 +109,54 @@ func (s *Simulator) endpoint(name string, auth authMode, h http.HandlerFunc) htt
 			writeError(rec, http.StatusTooManyRequests, "Too Many Requests: rate limit exceeded")
 			return
 		}
+		if ef.capacity {
+			s.capacityError(rec)
+			return
+		}
 		r.Body = http.MaxBytesReader(rec, r.Body, maxRequestBody)
 		// Handlers answer while holding the simulator's lock; buffer the
 		// answer so that a slow client never blocks the lock.
 		buf := &bufferedWriter{header: make(http.Header)}
 		h(buf, r)
+		if done := buf.status == 0 || (buf.status >= 200 && buf.status <= 299); done && (ef.drop || ef.ghost != 0) {
+			// A ghost create: done, but the caller never learns it.
+			if ef.drop {
+				dropped = true
+				panic(http.ErrAbortHandler)
+			}
+			writeError(rec, ef.ghost, fmt.Sprintf("injected ghost fault: %s", http.StatusText(ef.ghost)))
+			return
+		}
 		buf.flush(rec)
 	})
+}
+
+// StatusDropped is the status Stats counts a dropped connection under (a
+// ghost create with GhostDrop).
+const StatusDropped = 0
+
+// injectBefore applies the faults decided before any processing: latency,
+// then FailNext and Faults, then the endpoint's own error rate. It returns
+// false when it answered the request.
+func (s *Simulator) injectBefore(w http.ResponseWriter, r *http.Request, name string, ef fault) bool {
+	latency, injected, retryAfter := s.faults.decide(name)
+	if latency += ef.latency; latency > 0 && !s.sleep(r.Context(), latency) {
+		writeError(w, http.StatusServiceUnavailable, "request cancelled")
+		return false
+	}
+	if injected == 0 {
+		injected = ef.status
+	}
+	switch {
+	case injected == http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", formatRetryAfter(retryAfter))
+		writeError(w, injected, "Too Many Requests")
+		return false
+	case injected != 0:
+		writeError(w, injected, fmt.Sprintf("injected fault: %s", http.StatusText(injected)))
+		return false
+	}
+	return true
 }
 
 // bufferedWriter is an http.ResponseWriter that keeps the response in

@@ -31,7 +31,7 @@ type versionJSON struct {
 func (s *Simulator) versionJSONLocked(v *version) versionJSON {
 	ttl := max(1, int((s.emptyTTL+time.Minute-1)/time.Minute))
 	portName := s.cfg.PortName
-	return versionJSON{
+	out := versionJSON{
 		AppVersionPayload: gen.AppVersionPayload{
 			Name:             v.name,
 			IsActive:         ptr(!v.inactive),
@@ -56,6 +56,10 @@ func (s *Simulator) versionJSONLocked(v *version) versionJSON {
 		},
 		Arguments: v.arguments,
 	}
+	if v.noSessionConfig {
+		out.SessionConfig = nil
+	}
+	return out
 }
 
 func (s *Simulator) handleAppsList(w http.ResponseWriter, r *http.Request) {

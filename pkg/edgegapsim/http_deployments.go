@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegap/gen"
 )
 
@@ -67,8 +68,18 @@ func (s *Simulator) liveDeploymentsLocked() []*deployment {
 	return out
 }
 
+// handleDeploymentsList serves GET /v1/deployments, filtered by the query
+// parameter (edgegap.DecodeDeploymentQuery).
 func (s *Simulator) handleDeploymentsList(w http.ResponseWriter, r *http.Request) {
-	servePage(s, w, r, s.liveDeploymentsLocked, func(d *deployment) gen.DeploymentListData {
+	q, err := edgegap.DecodeDeploymentQuery(r.URL.Query().Get("query"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	list := func() []*deployment {
+		return slices.DeleteFunc(s.liveDeploymentsLocked(), func(d *deployment) bool { return !matches(d, q) })
+	}
+	servePage(s, w, r, list, func(d *deployment) gen.DeploymentListData {
 		return gen.DeploymentListData{
 			RequestId:           d.id,
 			Fqdn:                d.fqdn,
@@ -76,7 +87,7 @@ func (s *Simulator) handleDeploymentsList(w http.ResponseWriter, r *http.Request
 			Ready:               d.ready,
 			StartTime:           d.started.UTC().Format(TimeLayout),
 			Ports:               ptr(s.portsJSONLocked(d)),
-			Tags:                &[]string{},
+			Tags:                ptr(slices.Clone(d.tagList())),
 			Sockets:             ptr(d.sockets),
 			SocketsUsage:        ptr(d.used),
 			IsJoinableBySession: ptr(!d.failed && d.used < d.sockets),
@@ -114,7 +125,7 @@ func (s *Simulator) statusJSONLocked(d *deployment) gen.Status {
 		Sessions:           &sessions,
 		Sockets:            ptr(d.sockets),
 		SocketsUsage:       ptr(d.used),
-		Tags:               &[]string{},
+		Tags:               ptr(slices.Clone(d.tagList())),
 	}
 	if d.arguments != "" {
 		st.Arguments = ptr(d.arguments)
@@ -152,14 +163,16 @@ func (s *Simulator) stopDeployment(w http.ResponseWriter, id string) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("deployment %q not found", id))
 		return
 	}
-	if d.stopped {
-		writeError(w, http.StatusGone, "Instance Already terminated")
-		return
-	}
 	summary := s.statusJSONLocked(d)
-	s.stopLocked(d)
-	writeJSON(w, http.StatusOK, gen.Delete{
-		Message:           fmt.Sprintf("Instance %s will be deleted", id),
-		DeploymentSummary: &summary,
-	})
+	switch s.stopStatusLocked(d) {
+	case http.StatusGone:
+		writeError(w, http.StatusGone, "Instance Already terminated")
+	case http.StatusAccepted:
+		writeJSON(w, http.StatusAccepted, map[string]string{"message": fmt.Sprintf("%s - Delete request will be processed once the deployment is ready", id)})
+	default:
+		writeJSON(w, http.StatusOK, gen.Delete{
+			Message:           fmt.Sprintf("Instance %s will be deleted", id),
+			DeploymentSummary: &summary,
+		})
+	}
 }

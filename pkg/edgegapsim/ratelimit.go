@@ -8,32 +8,16 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/bevygap/bevygap/pkg/edgegap"
 )
 
-type rateClass int
-
-const (
-	classNone rateClass = iota
-	classCreate
-	classStatus
-)
-
-func classOf(endpoint string) rateClass {
-	switch endpoint {
-	case EndpointSessionPost:
-		return classCreate
-	case EndpointGetSession, EndpointDeploymentStatusGet, EndpointContextGet:
-		return classStatus
-	}
-	return classNone
-}
-
-// rateLimiter applies Edgegap's per-class rate limits (session creation;
-// status calls). It owns its lock; a nil limiter lets every request pass.
+// rateLimiter applies Edgegap's per-class rate limits; the classes are the
+// client's (edgegap.ClassOf), so that the two always agree. It owns its
+// lock; a class without a limiter lets every request pass.
 type rateLimiter struct {
-	mu     sync.Mutex
-	create *rate.Limiter
-	status *rate.Limiter
+	mu       sync.Mutex
+	limiters map[edgegap.Class]*rate.Limiter
 }
 
 // SetRateLimits replaces the per-class rate limits (0 disables a class).
@@ -42,26 +26,25 @@ func (s *Simulator) SetRateLimits(l RateLimits) error {
 }
 
 func (rl *rateLimiter) set(l RateLimits) error {
-	mk := func(r float64) (*rate.Limiter, error) {
+	limiters := map[edgegap.Class]*rate.Limiter{}
+	for c, r := range map[edgegap.Class]float64{
+		edgegap.ClassCreate:           l.Create,
+		edgegap.ClassStatus:           l.Status,
+		edgegap.ClassDeploy:           l.Deploy,
+		edgegap.ClassDeploymentStatus: l.DeploymentStatus,
+		edgegap.ClassList:             l.List,
+	} {
 		if math.IsNaN(r) || r < 0 {
-			return nil, fmt.Errorf("edgegapsim: rate limit %v is negative", r)
+			return fmt.Errorf("edgegapsim: rate limit %v for %s is negative", r, c)
 		}
 		if r == 0 || math.IsInf(r, 1) {
-			return nil, nil
+			continue
 		}
-		return rate.NewLimiter(rate.Limit(r), max(1, int(math.Ceil(r)))), nil
-	}
-	c, err := mk(l.Create)
-	if err != nil {
-		return err
-	}
-	st, err := mk(l.Status)
-	if err != nil {
-		return err
+		limiters[c] = rate.NewLimiter(rate.Limit(r), max(1, int(math.Ceil(r))))
 	}
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	rl.create, rl.status = c, st
+	rl.limiters = limiters
 	return nil
 }
 
@@ -69,13 +52,7 @@ func (rl *rateLimiter) set(l RateLimits) error {
 // until a request would be allowed.
 func (rl *rateLimiter) allow(endpoint string) (time.Duration, bool) {
 	rl.mu.Lock()
-	var lim *rate.Limiter
-	switch classOf(endpoint) {
-	case classCreate:
-		lim = rl.create
-	case classStatus:
-		lim = rl.status
-	}
+	lim := rl.limiters[edgegap.ClassOf(endpoint)]
 	rl.mu.Unlock()
 	if lim == nil {
 		return 0, true

@@ -15,6 +15,9 @@ func (s *Simulator) createSessionLocked(req sessionRequest) (*session, *apiError
 	if aerr != nil {
 		return nil, aerr
 	}
+	if v.noSessionConfig {
+		return nil, badRequest("app version %q of application %q has no session_config: deploy it with POST /v2/deployments", v.name, a.name)
+	}
 	seats := max(1, len(req.ips))
 	if sockets := s.socketsOf(v); seats > sockets {
 		return nil, badRequest("%d users do not fit a deployment of %d sockets", seats, sockets)
@@ -87,7 +90,7 @@ func (s *Simulator) placeLocked(a *app, v *version, requestID string, seats int)
 		return s.newDeploymentLocked(a, v), nil
 	}
 	d := s.deployments[requestID]
-	if d == nil || d.stopped || d.failed || d.app != a.name || d.version != v.name {
+	if d == nil || d.stopped || d.failed || d.v2 != nil || d.stopPending || d.app != a.name || d.version != v.name {
 		return nil, badRequest("deployment %q is not a live deployment of %s/%s", requestID, a.name, v.name)
 	}
 	if d.sockets-d.used < seats {
@@ -108,7 +111,7 @@ func (s *Simulator) socketsOf(v *version) int {
 func (s *Simulator) findSeatLocked(appName, versionName string, seats int) *deployment {
 	var best *deployment
 	for _, d := range s.deployments {
-		if d.stopped || d.failed || d.app != appName || d.version != versionName || d.sockets-d.used < seats {
+		if d.stopped || d.failed || d.v2 != nil || d.stopPending || d.app != appName || d.version != versionName || d.sockets-d.used < seats {
 			continue
 		}
 		if best == nil || (d.ready && !best.ready) || (d.ready == best.ready && d.seq < best.seq) {

@@ -31,6 +31,11 @@ const (
 	EndpointDeploymentDelete     = edgegap.EndpointDeploymentDelete
 	EndpointContextGet           = edgegap.EndpointContextGet
 	EndpointSelfDeploymentDelete = "self-deployment-delete"
+	EndpointDeploymentCreate     = edgegap.EndpointDeploymentCreate
+	EndpointDeploymentsBulkStop  = edgegap.EndpointDeploymentsBulkStop
+	EndpointDeploymentTagCreate  = edgegap.EndpointDeploymentTagCreate
+	EndpointDeploymentTagList    = edgegap.EndpointDeploymentTagList
+	EndpointDeploymentTagDelete  = edgegap.EndpointDeploymentTagDelete
 	// EndpointUnknown counts requests that match no route.
 	EndpointUnknown = "unknown"
 )
@@ -63,6 +68,7 @@ type Simulator struct {
 
 	world
 	faults   *faultInjector
+	epFaults *endpointFaults
 	limits   *rateLimiter
 	calls    *callStats
 	webhooks *webhookSender
@@ -91,13 +97,14 @@ func New(cfg Config) (*Simulator, error) {
 		return nil, err
 	}
 	s := &Simulator{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		apiKey: key,
-		world:  newWorld(cfg, seed),
-		faults: faults,
-		limits: &rateLimiter{},
-		calls:  newCallStats(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		apiKey:   key,
+		world:    newWorld(cfg, seed),
+		faults:   faults,
+		epFaults: newEndpointFaults(seed),
+		limits:   &rateLimiter{},
+		calls:    newCallStats(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

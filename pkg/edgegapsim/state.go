@@ -87,6 +87,7 @@ type version struct {
 	dockerTag        string
 	arguments        *string
 	sockets          int
+	noSessionConfig  bool // a 2026 app version: deployments only
 	created          time.Time
 	updated          time.Time
 }
@@ -130,6 +131,9 @@ type deployment struct {
 	failed         bool
 	errDetail      string
 	stopped        bool
+	tags           []string      // deployment tags, in the order added
+	stopPending    bool          // a stop came before READY/ERROR (202)
+	v2             *deploymentV2 // set for deployments of POST /v2/deployments
 	ctx            context.Context
 	cancel         context.CancelFunc
 	kick           chan struct{}

@@ -22,6 +22,8 @@ type webhookSender struct {
 	timeout time.Duration
 	sent    atomic.Int64
 	failed  atomic.Int64
+	// deploymentTimeout bounds deployment webhook POSTs (nanoseconds).
+	deploymentTimeout atomic.Int64
 }
 
 func newWebhookSender(cfg Config, log *slog.Logger) *webhookSender {
@@ -31,6 +33,7 @@ func newWebhookSender(cfg Config, log *slog.Logger) *webhookSender {
 		slots:   make(chan struct{}, webhookConcurrent),
 		timeout: cfg.WebhookTimeout,
 	}
+	w.deploymentTimeout.Store(int64(DefaultDeploymentWebhookTimeout))
 	if w.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		w.hc = &http.Client{Transport: tr}

@@ -20,17 +20,17 @@ type Checkpoints struct {
 	kv jetstream.KeyValue
 }
 
-// OpenCheckpoints creates (or binds) the checkpoints bucket.
-func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, n Names) (*Checkpoints, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:       n.Bucket(BucketCheckpoints),
+// Checkpoints opens (creating if needed) the checkpoints bucket.
+func (s *Store) Checkpoints(ctx context.Context) (*Checkpoints, error) {
+	kv, err := s.ownBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:       s.Names.Bucket(BucketCheckpoints),
 		Description:  "bevygap: how far the matchmakers' watchers have handled each bucket",
 		History:      1,
 		MaxValueSize: 64,
 		Storage:      jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints bucket %s: %w", n.Bucket(BucketCheckpoints), err)
+		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
 	return &Checkpoints{kv: kv}, nil
 }

@@ -35,10 +35,10 @@ type Intents struct {
 	kv jetstream.KeyValue
 }
 
-// OpenIntents creates (or binds) the session intents bucket.
-func OpenIntents(ctx context.Context, js jetstream.JetStream, n Names) (*Intents, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:       n.Bucket(BucketSessionIntents),
+// Intents opens (creating if needed) the session intents bucket.
+func (s *Store) Intents(ctx context.Context) (*Intents, error) {
+	kv, err := s.ownBucket(ctx, jetstream.KeyValueConfig{
+		Bucket:       s.Names.Bucket(BucketSessionIntents),
 		Description:  "bevygap: Edgegap session creates started and not yet recorded (ghost-session attribution)",
 		History:      1,
 		MaxValueSize: 1024,
@@ -46,7 +46,7 @@ func OpenIntents(ctx context.Context, js jetstream.JetStream, n Names) (*Intents
 		Storage:      jetstream.FileStorage,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("session intents bucket %s: %w", n.Bucket(BucketSessionIntents), err)
+		return nil, fmt.Errorf("session intents: %w", err)
 	}
 	return &Intents{kv: kv}, nil
 }

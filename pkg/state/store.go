@@ -20,19 +20,25 @@ type Store struct {
 	Names Names
 	JS    jetstream.JetStream
 
+	replicas                               int // of bevygap's own buckets
 	eg2ly, ly2eg, active, unclaimed, certs jetstream.KeyValue
 }
 
-// Open ensures every compat bucket and stream exists and binds them.
-func Open(ctx context.Context, nc *nats.Conn, n Names) (*Store, error) {
+// Open ensures every compat bucket and stream exists and binds them. Replicas
+// applies as in EnsureAll, and to the buckets the Store creates later.
+func Open(ctx context.Context, nc *nats.Conn, n Names, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if _, err := EnsureAll(ctx, js, n); err != nil {
+	if _, err := EnsureAll(ctx, js, n, opts...); err != nil {
 		return nil, err
 	}
-	s := &Store{Names: n, JS: js}
+	s := &Store{Names: n, JS: js, replicas: o.replicas}
 	for _, b := range []struct {
 		name string
 		kv   *jetstream.KeyValue
@@ -41,7 +47,11 @@ func Open(ctx context.Context, nc *nats.Conn, n Names) (*Store, error) {
 		{BucketActiveConnections, &s.active}, {BucketUnclaimedSessions, &s.unclaimed},
 		{BucketCertDigests, &s.certs},
 	} {
-		kv, err := js.KeyValue(ctx, n.Bucket(b.name))
+		var kv jetstream.KeyValue
+		err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
+			kv, err = js.KeyValue(ctx, n.Bucket(b.name))
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("binding bucket %s: %w", n.Bucket(b.name), err)
 		}
@@ -244,14 +254,28 @@ func (s *Store) DeleteConsumer(ctx context.Context, maxDeliver int, ackWait time
 // addition; not part of the Rust protocol).
 const BucketDeadLetters = "bevygap_dead_letters"
 
-// DeadLetters opens (creating if needed) the dead-letter bucket.
+// DeadLetters opens (creating if needed) the dead-letter bucket, with the
+// Store's replica count (bevygap owns it, the Rust side never reads it). An
+// existing bucket with fewer replicas is raised to the count, never lowered.
 func (s *Store) DeadLetters(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := s.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	r := max(s.replicas, 1)
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      s.Names.Bucket(BucketDeadLetters),
 		Description: "Edgegap sessions bevygap failed to delete; check and delete them by hand (bevygap sessions rm)",
+		Replicas:    r,
+	}
+	// Create, not create-or-update: every replica opens the bucket at start,
+	// and a cluster does not answer an update racing the stream's creation.
+	var kv jetstream.KeyValue
+	err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
+		kv, err = s.JS.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = s.raiseReplicas(ctx, cfg)
+		}
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dead-letter bucket: %w", err)
+		return nil, fmt.Errorf("dead-letter bucket (nats-replicas %d): %w", r, err)
 	}
 	return kv, nil
 }
@@ -271,4 +295,39 @@ func (s *Store) PurgeDeleteMarkers(ctx context.Context, keep time.Duration) erro
 		}
 	}
 	return nil
+}
+
+// ownBucket opens (creating if needed) one of bevygap's own buckets with
+// the Store's replica count, as DeadLetters does.
+func (s *Store) ownBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cfg.Replicas = max(s.replicas, 1)
+	var kv jetstream.KeyValue
+	err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
+		kv, err = s.JS.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = s.raiseReplicas(ctx, cfg)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s (nats-replicas %d): %w", cfg.Bucket, cfg.Replicas, err)
+	}
+	return kv, nil
+}
+
+// raiseReplicas binds an existing bucket whose configuration differs from
+// cfg, updating it to cfg only when it has fewer replicas.
+func (s *Store) raiseReplicas(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := s.JS.KeyValue(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if have := max(st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas, 1); have >= cfg.Replicas {
+		return kv, nil
+	}
+	return s.JS.UpdateKeyValue(ctx, cfg)
 }

@@ -168,10 +168,11 @@ func (f *Factory) EdgegapBudget() (*edgegap.Budget, error) {
 	if err != nil {
 		return nil, err
 	}
-	return edgegap.NewBudget(edgegap.BudgetConfig{
-		Create: edgegap.Limit{PerSecond: float64(create), Burst: 1},
-		Status: edgegap.Limit{PerSecond: float64(status), Burst: 1},
-	})
+	// The 2026 deployment classes have no settings yet: Edgegap's limits.
+	budget := edgegap.DefaultBudgetConfig()
+	budget.Create = edgegap.Limit{PerSecond: float64(create), Burst: 1}
+	budget.Status = edgegap.Limit{PerSecond: float64(status), Burst: 1}
+	return edgegap.NewBudget(budget)
 }
 
 // Theme is the output theme for this process.

@@ -40,15 +40,15 @@ type Options struct {
 // Seat is the JSON shape of a granted seat (and of the connection when
 // --connect is given).
 type Seat struct {
-	Token      string  `json:"token"`
-	IP         string  `json:"ip"`
-	Port       uint16  `json:"port"`
-	CertDigest string  `json:"cert_digest"`
-	SessionID  string  `json:"session_id"`
-	ElapsedMS  float64 `json:"elapsed_ms"`
-	Connected  *bool   `json:"connected,omitempty"`
-	ClientID   *uint64 `json:"client_id,omitempty"`
-	HeldMS     float64 `json:"held_ms,omitempty"`
+	Token       string  `json:"token"`
+	IP          string  `json:"ip"`
+	Port        uint16  `json:"port"`
+	CertDigest  string  `json:"cert_digest"`
+	SessionID   string  `json:"session_id"`
+	ElapsedMS   float64 `json:"elapsed_ms"`
+	Connected   *bool   `json:"connected,omitempty"`
+	ClientIndex *uint32 `json:"client_index,omitempty"`
+	HeldMS      float64 `json:"held_ms,omitempty"`
 }
 
 // Exit codes beyond the usual ones.
@@ -165,9 +165,9 @@ func connect(ctx context.Context, o *Options, st *status, seat *Seat) error {
 		return fmt.Errorf("game server refused the connection: %w", err)
 	}
 	yes := true
-	id := conn.ClientID()
-	seat.Connected, seat.ClientID = &yes, &id
-	st.done(fmt.Sprintf("Connected to %s as client %d", conn.RemoteAddr(), id))
+	idx := conn.ClientIndex()
+	seat.Connected, seat.ClientIndex = &yes, &idx
+	st.done(fmt.Sprintf("Connected to %s in client slot %d of %d", conn.RemoteAddr(), idx, conn.MaxClients()))
 	start := time.Now()
 	st.set(fmt.Sprintf("Holding the connection for %s", o.Hold))
 	every := max(conn.Timeout()/3, 100*time.Millisecond)
@@ -217,8 +217,8 @@ func printSeat(o *Options, s Seat) error {
 	t.AddRow("cert_digest", s.CertDigest)
 	t.AddRow("session_id", s.SessionID)
 	t.AddRow("elapsed", fmt.Sprintf("%.0fms", s.ElapsedMS))
-	if s.ClientID != nil {
-		t.AddRow("client_id", *s.ClientID)
+	if s.ClientIndex != nil {
+		t.AddRow("client_index", *s.ClientIndex)
 	}
 	tok := s.Token
 	if io.IsStdoutTTY() {

@@ -316,17 +316,6 @@ type DeploymentTagDeleteParams struct {
 	ContentType *string `json:"Content-Type,omitempty"`
 }
 
-// DeploymentSelfDeleteParams defines parameters for DeploymentSelfDelete.
-type DeploymentSelfDeleteParams struct {
-	// ContainerLogStorage Enable or disable previously configured log storage. Alternatively, provide endpoint storage ID to override or set storage to upload logs.
-	ContainerLogStorage *string `form:"container_log_storage,omitempty" json:"container_log_storage,omitempty"`
-
-	// Authorization Auto Generated token. This token is injected in your deployment and can be found via the environment variable named ARBITRIUM_DELETE_TOKEN
-	Authorization string  `json:"authorization"`
-	Accept        *string `json:"Accept,omitempty"`
-	ContentType   *string `json:"Content-Type,omitempty"`
-}
-
 // DeploymentGetParams defines parameters for DeploymentGet.
 type DeploymentGetParams struct {
 	Accept      *string `json:"Accept,omitempty"`
@@ -478,13 +467,6 @@ type ClientInterface interface {
 	// Corresponds with DELETE /v1/deployments/{deployment_id}/tags/{tag_name} (the `DeploymentTagDelete` operationId).
 	DeploymentTagDelete(ctx context.Context, deploymentId string, tagName string, params *DeploymentTagDeleteParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DeploymentSelfDelete Self-Stop Deployment
-	//
-	// Delete a deployment from the inside of a container, available as injected variable `ARBITRIUM_DELETE_URL`.
-	//
-	// Corresponds with DELETE /v1/self/stop/{deployment_id}/{stop_key} (the `DeploymentSelfDelete` operationId).
-	DeploymentSelfDelete(ctx context.Context, deploymentId string, stopKey string, params *DeploymentSelfDeleteParams, reqEditors ...RequestEditorFn) (*http.Response, error)
-
 	// DeploymentGet Get Deployment
 	//
 	// [Rate Limit: 20 req/s] Get the specified deployment status and information.
@@ -617,23 +599,6 @@ func (c *Client) DeploymentTagCreate(ctx context.Context, deploymentId string, p
 // Corresponds with DELETE /v1/deployments/{deployment_id}/tags/{tag_name} (the `DeploymentTagDelete` operationId).
 func (c *Client) DeploymentTagDelete(ctx context.Context, deploymentId string, tagName string, params *DeploymentTagDeleteParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeploymentTagDeleteRequest(c.Server, deploymentId, tagName, params)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
-
-// DeploymentSelfDelete Self-Stop Deployment
-//
-// Delete a deployment from the inside of a container, available as injected variable `ARBITRIUM_DELETE_URL`.
-//
-// Corresponds with DELETE /v1/self/stop/{deployment_id}/{stop_key} (the `DeploymentSelfDelete` operationId).
-func (c *Client) DeploymentSelfDelete(ctx context.Context, deploymentId string, stopKey string, params *DeploymentSelfDeleteParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeploymentSelfDeleteRequest(c.Server, deploymentId, stopKey, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1087,109 +1052,6 @@ func NewDeploymentTagDeleteRequest(server string, deploymentId string, tagName s
 	return req, nil
 }
 
-// NewDeploymentSelfDeleteRequest constructs an http.Request for the DeploymentSelfDelete method
-func NewDeploymentSelfDeleteRequest(server string, deploymentId string, stopKey string, params *DeploymentSelfDeleteParams) (*http.Request, error) {
-	var err error
-
-	var pathParam0 string
-
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "deployment_id", deploymentId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
-	if err != nil {
-		return nil, err
-	}
-
-	var pathParam1 string
-
-	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "stop_key", stopKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
-	if err != nil {
-		return nil, err
-	}
-
-	serverURL, err := url.Parse(server)
-	if err != nil {
-		return nil, err
-	}
-
-	operationPath := fmt.Sprintf("/v1/self/stop/%s/%s", pathParam0, pathParam1)
-	if operationPath[0] == '/' {
-		operationPath = "." + operationPath
-	}
-
-	queryURL, err := serverURL.Parse(operationPath)
-	if err != nil {
-		return nil, err
-	}
-
-	if params != nil {
-		// queryValues collects non-styled parameters (passthrough, JSON)
-		// that are safe to round-trip through url.Values.Encode().
-		queryValues := queryURL.Query()
-		// rawQueryFragments collects pre-encoded query fragments from
-		// styled parameters, preserving literal commas as delimiters
-		// per the OpenAPI spec (e.g. "color=blue,black,brown").
-		var rawQueryFragments []string
-
-		if params.ContainerLogStorage != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "container_log_storage", *params.ContainerLogStorage, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if encoded := queryValues.Encode(); encoded != "" {
-			rawQueryFragments = append(rawQueryFragments, encoded)
-		}
-		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
-	}
-
-	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-
-	if params != nil {
-
-		var headerParam0 string
-
-		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "authorization", params.Authorization, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-		if err != nil {
-			return nil, err
-		}
-
-		req.Header.Set("authorization", headerParam0)
-
-		if params.Accept != nil {
-			var headerParam1 string
-
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Accept", *params.Accept, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Accept", headerParam1)
-		}
-
-		if params.ContentType != nil {
-			var headerParam2 string
-
-			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "Content-Type", *params.ContentType, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
-			if err != nil {
-				return nil, err
-			}
-
-			req.Header.Set("Content-Type", headerParam2)
-		}
-
-	}
-
-	return req, nil
-}
-
 // NewDeploymentGetRequest constructs an http.Request for the DeploymentGet method
 func NewDeploymentGetRequest(server string, deploymentId string, params *DeploymentGetParams) (*http.Request, error) {
 	var err error
@@ -1443,15 +1305,6 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /v1/deployments/{deployment_id}/tags/{tag_name} (the `DeploymentTagDelete` operationId).
 	DeploymentTagDeleteWithResponse(ctx context.Context, deploymentId string, tagName string, params *DeploymentTagDeleteParams, reqEditors ...RequestEditorFn) (*DeploymentTagDeleteResponse, error)
-
-	// DeploymentSelfDeleteWithResponse Self-Stop Deployment
-	//
-	// Delete a deployment from the inside of a container, available as injected variable `ARBITRIUM_DELETE_URL`.
-	//
-	// Returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with DELETE /v1/self/stop/{deployment_id}/{stop_key} (the `DeploymentSelfDelete` operationId).
-	DeploymentSelfDeleteWithResponse(ctx context.Context, deploymentId string, stopKey string, params *DeploymentSelfDeleteParams, reqEditors ...RequestEditorFn) (*DeploymentSelfDeleteResponse, error)
 
 	// DeploymentGetWithResponse Get Deployment
 	//
@@ -1977,89 +1830,6 @@ func (r DeploymentTagDeleteResponse) ContentType() string {
 	return ""
 }
 
-type DeploymentSelfDeleteResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *interface{}
-	// JSON202 the response for an HTTP 202 `application/json` response
-	JSON202 *DeleteDeploymentResponse
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *Error
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Error
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Error
-	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *Error
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *Error
-}
-
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r DeploymentSelfDeleteResponse) GetJSON200() *interface{} {
-	return r.JSON200
-}
-
-// GetJSON202 returns the response for an HTTP 202 `application/json` response
-func (r DeploymentSelfDeleteResponse) GetJSON202() *DeleteDeploymentResponse {
-	return r.JSON202
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r DeploymentSelfDeleteResponse) GetJSON400() *Error {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r DeploymentSelfDeleteResponse) GetJSON401() *Error {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r DeploymentSelfDeleteResponse) GetJSON403() *Error {
-	return r.JSON403
-}
-
-// GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r DeploymentSelfDeleteResponse) GetJSON404() *Error {
-	return r.JSON404
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r DeploymentSelfDeleteResponse) GetJSON500() *Error {
-	return r.JSON500
-}
-
-// GetBody returns the raw response body bytes
-func (r DeploymentSelfDeleteResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r DeploymentSelfDeleteResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r DeploymentSelfDeleteResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r DeploymentSelfDeleteResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
-}
-
 type DeploymentGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2342,21 +2112,6 @@ func (c *ClientWithResponses) DeploymentTagDeleteWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseDeploymentTagDeleteResponse(rsp)
-}
-
-// DeploymentSelfDeleteWithResponse Self-Stop Deployment
-//
-// Delete a deployment from the inside of a container, available as injected variable `ARBITRIUM_DELETE_URL`.
-//
-// Returns a wrapper object for the known response body format(s).
-//
-// Corresponds with DELETE /v1/self/stop/{deployment_id}/{stop_key} (the `DeploymentSelfDelete` operationId).
-func (c *ClientWithResponses) DeploymentSelfDeleteWithResponse(ctx context.Context, deploymentId string, stopKey string, params *DeploymentSelfDeleteParams, reqEditors ...RequestEditorFn) (*DeploymentSelfDeleteResponse, error) {
-	rsp, err := c.DeploymentSelfDelete(ctx, deploymentId, stopKey, params, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseDeploymentSelfDeleteResponse(rsp)
 }
 
 // DeploymentGetWithResponse Get Deployment
@@ -2715,74 +2470,6 @@ func ParseDeploymentTagDeleteResponse(rsp *http.Response) (*DeploymentTagDeleteR
 			return nil, err
 		}
 		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	}
-
-	return response, nil
-}
-
-// ParseDeploymentSelfDeleteResponse parses an HTTP response from a DeploymentSelfDeleteWithResponse call
-func ParseDeploymentSelfDeleteResponse(rsp *http.Response) (*DeploymentSelfDeleteResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
-	if err != nil {
-		return nil, err
-	}
-
-	response := &DeploymentSelfDeleteResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
-	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest interface{}
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON200 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
-		var dest DeleteDeploymentResponse
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON202 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Error
