@@ -50,13 +50,17 @@ const (
 	DefaultMaxTrackedIPs       = 100000
 	DefaultFirstMessageTimeout = 10 * time.Second
 	DefaultMaxRequestDuration  = 90 * time.Second
-	DefaultWebsocketReadLimit  = 4 << 10
-	DefaultPingInterval        = 20 * time.Second
-	DefaultWriteTimeout        = 10 * time.Second
-	DefaultWannaplayTimeout    = 60 * time.Second
-	DefaultReadyTimeout        = 2 * time.Second
-	DefaultWebhookMaxBody      = 64 << 10
-	DefaultWebhookConcurrency  = 64
+	// DefaultMatchmakerSilence is three of the matchmaker's progress
+	// heartbeats (matchmaker.DefaultHeartbeat, 5s): a matchmaker silent that
+	// long has died.
+	DefaultMatchmakerSilence  = 15 * time.Second
+	DefaultWebsocketReadLimit = 4 << 10
+	DefaultPingInterval       = 20 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultWannaplayTimeout   = 60 * time.Second
+	DefaultReadyTimeout       = 2 * time.Second
+	DefaultWebhookMaxBody     = 64 << 10
+	DefaultWebhookConcurrency = 64
 	// endGrace is how long the gateway waits for the matchmaker's empty end
 	// message after a SessionReady or Error feedback before closing anyway.
 	endGrace = 5 * time.Second
@@ -113,6 +117,10 @@ type Config struct {
 	FirstMessageTimeout time.Duration
 	// MaxRequestDuration bounds one session request end to end (default 90s).
 	MaxRequestDuration time.Duration
+	// MatchmakerSilence fails a request with 503 "matchmaker stopped
+	// answering" when the matchmaker sent nothing for this long (default
+	// DefaultMatchmakerSilence; keep it at least 3 matchmaker heartbeats).
+	MatchmakerSilence time.Duration
 	// WebsocketReadLimit is the largest websocket message accepted (default 4 KiB);
 	// larger ones close the connection with 1009.
 	WebsocketReadLimit int64
@@ -208,6 +216,7 @@ func (c *Config) fillDefaults() {
 	setDefault(&c.MaxTrackedIPs, DefaultMaxTrackedIPs)
 	setDefault(&c.FirstMessageTimeout, DefaultFirstMessageTimeout)
 	setDefault(&c.MaxRequestDuration, DefaultMaxRequestDuration)
+	setDefault(&c.MatchmakerSilence, DefaultMatchmakerSilence)
 	setDefault(&c.WebsocketReadLimit, DefaultWebsocketReadLimit)
 	setDefault(&c.PingInterval, DefaultPingInterval)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
@@ -224,6 +233,7 @@ func (c *Config) checkLimits() error {
 		v    time.Duration
 	}{
 		{"first message timeout", c.FirstMessageTimeout}, {"max request duration", c.MaxRequestDuration},
+		{"matchmaker silence", c.MatchmakerSilence},
 		{"write timeout", c.WriteTimeout}, {"wannaplay timeout", c.WannaplayTimeout}, {"ready timeout", c.ReadyTimeout},
 	} {
 		if d.v < 0 {

@@ -14,18 +14,19 @@ import (
 
 // Request outcomes (the "outcome" label of requests_total).
 const (
-	outSeat            = "seat"             // SessionReady relayed
-	outMatchmakerError = "matchmaker_error" // Error feedback from the matchmaker relayed
-	outEnded           = "ended"            // end message without a seat or an error
-	outNoMatchmaker    = "no_matchmaker"    // no responders
-	outTimeout         = "timeout"          // MaxRequestDuration passed
-	outBadReply        = "bad_reply"        // malformed matchmaker message
-	outClientGone      = "client_gone"      // the client went away
-	outShutdown        = "shutdown"         // the gateway is shutting down
-	outRejected        = "rejected"         // rate limit or pending cap
-	outBadRequest      = "bad_request"      // invalid request from the client
-	outUnavailable     = "unavailable"      // NATS unusable
-	outOK              = "ok"               // wannaplay / webhook success
+	outSeat            = "seat"              // SessionReady relayed
+	outMatchmakerError = "matchmaker_error"  // Error feedback from the matchmaker relayed
+	outEnded           = "ended"             // end message without a seat or an error
+	outNoMatchmaker    = "no_matchmaker"     // no responders
+	outTimeout         = "timeout"           // MaxRequestDuration passed
+	outSilent          = "matchmaker_silent" // no feedback for MatchmakerSilence
+	outBadReply        = "bad_reply"         // malformed matchmaker message
+	outClientGone      = "client_gone"       // the client went away
+	outShutdown        = "shutdown"          // the gateway is shutting down
+	outRejected        = "rejected"          // rate limit or pending cap
+	outBadRequest      = "bad_request"       // invalid request from the client
+	outUnavailable     = "unavailable"       // NATS unusable
+	outOK              = "ok"                // wannaplay / webhook success
 )
 
 // result is how a relayed request ended. fail, when set, is the gateway's
@@ -92,13 +93,17 @@ type relay struct {
 	version  string
 	deadline time.Time
 	timer    *time.Timer
+	// silence fires when the matchmaker sent nothing for MatchmakerSilence:
+	// it sends progress at least every heartbeat, so it has died.
+	silence  *time.Timer
 	terminal bool
 	done     bool
 	res      result
 }
 
 func (s *Server) newRelay(f feed, w *waiter, deadline time.Time, game, version string) *relay {
-	return &relay{s: s, f: f, w: w, game: game, version: version, deadline: deadline, timer: time.NewTimer(time.Until(deadline))}
+	return &relay{s: s, f: f, w: w, game: game, version: version, deadline: deadline,
+		timer: time.NewTimer(time.Until(deadline)), silence: time.NewTimer(s.cfg.MatchmakerSilence)}
 }
 
 // run steps the relay to its end.
@@ -117,6 +122,8 @@ func (r *relay) step() bool {
 		r.finish(outClientGone, nil)
 	case <-r.timer.C:
 		r.expired()
+	case <-r.silence.C:
+		r.silent()
 	case <-r.f.tick:
 		r.keepalive()
 	case <-r.w.notify:
@@ -128,6 +135,18 @@ func (r *relay) step() bool {
 func (r *relay) finish(outcome string, fail *protocol.Error) {
 	r.res.outcome, r.res.fail, r.done = outcome, fail, true
 	r.timer.Stop()
+	r.silence.Stop()
+}
+
+// silent ends a request whose matchmaker stopped answering (killed, cut
+// off from NATS): the client learns at once instead of at the deadline, and
+// the session it may have made is the surviving replicas' reaper's.
+func (r *relay) silent() {
+	if r.terminal {
+		return // the final feedback came; the end grace decides
+	}
+	r.s.log.Warn("matchmaker stopped answering", "game", r.game, "version", r.version, "silent_for", r.s.cfg.MatchmakerSilence)
+	r.finish(outSilent, protocol.Errorf(protocol.CodeUnavailable, "matchmaker stopped answering"))
 }
 
 func (r *relay) expired() {
@@ -146,6 +165,9 @@ func (r *relay) keepalive() {
 
 func (r *relay) deliver() {
 	msgs, overflow := r.w.take()
+	if len(msgs) > 0 {
+		r.silence.Reset(r.s.cfg.MatchmakerSilence)
+	}
 	for _, m := range msgs {
 		r.message(m)
 		if r.done {

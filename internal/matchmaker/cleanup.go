@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bevygap/bevygap/pkg/edgegap"
+	"github.com/bevygap/bevygap/pkg/state"
 )
 
 // recentDeleteWindow bounds how old a disconnect seen at startup may be for
@@ -22,21 +24,56 @@ const recentDeleteWindow = 10 * time.Minute
 // shutdown waits for a call in hand, so it stays short.
 const deleteCallTimeout = 10 * time.Second
 
+// checkpointActive is the checkpoint key of the active-connections watcher.
+const checkpointActive = "active_connections"
+
+// checkpointEvery is how often the watcher records how far it got.
+const checkpointEvery = time.Second
+
 // watchActive follows active_connections: a Put means a client connected
 // (sessions: the session is claimed; deployments: the seat is connected); a
 // Delete or Purge means it left (sessions: the session is queued for
 // deletion; deployments: the seat is released).
+//
+// It records how far it got (a checkpoint shared by the replicas, only ever
+// raised), so a restart replays only the disconnects nobody handled: not
+// every disconnect of the last recentDeleteWindow, whose deletes were
+// queued long ago and, past the queue's de-duplication window, would be
+// queued again.
 func (m *Matchmaker) watchActive(ctx context.Context) error {
+	from, err := m.checkpoints.Get(ctx, checkpointActive)
+	if err != nil {
+		m.log.Warn("reading the watcher checkpoint failed; replaying the recent disconnects", "err", err)
+	}
 	w, err := m.cfg.Store.Active().WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", m.cfg.Store.Active().Bucket(), err)
 	}
 	defer func() { _ = w.Stop() }()
+	var handled, saved uint64
+	save := func(ctx context.Context) {
+		if handled > saved {
+			if err := m.checkpoints.Advance(ctx, checkpointActive, handled); err != nil {
+				m.log.Warn("recording the watcher checkpoint failed", "err", err)
+				return
+			}
+			saved = handled
+		}
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		save(sctx)
+	}()
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
 	initial := true
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			save(ctx)
 		case e, ok := <-w.Updates():
 			if !ok {
 				return errors.New("active connections watch closed")
@@ -45,16 +82,49 @@ func (m *Matchmaker) watchActive(ctx context.Context) error {
 				initial = false
 				continue
 			}
-			id := e.Key()
-			switch e.Operation() {
-			case jetstream.KeyValuePut:
-				m.alloc.connected(ctx, id, string(e.Value()), initial)
-			case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
-				if initial && m.cfg.Now().Sub(e.Created()) > recentDeleteWindow {
-					continue
-				}
-				m.alloc.disconnected(ctx, id)
+			m.activeEvent(ctx, e, initial, from)
+			handled = e.Revision()
+		}
+	}
+}
+
+// activeEvent handles one active_connections entry; during the initial
+// replay, a disconnect at or below the checkpoint from, or older than
+// recentDeleteWindow, was handled already.
+func (m *Matchmaker) activeEvent(ctx context.Context, e jetstream.KeyValueEntry, initial bool, from uint64) {
+	id := e.Key()
+	switch e.Operation() {
+	case jetstream.KeyValuePut:
+		m.alloc.connected(ctx, id, string(e.Value()), initial)
+	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
+		if initial && e.Revision() <= from {
+			m.leak.replaySkipped.Inc()
+			return
+		}
+		if initial && m.cfg.Now().Sub(e.Created()) > recentDeleteWindow {
+			return
+		}
+		m.alloc.disconnected(ctx, id)
+	}
+}
+
+// purgeMarkers purges the old delete markers of active_connections and
+// unclaimed_sessions at start and every PurgeInterval, one replica at a
+// time (a lease; the purge itself is idempotent too).
+func (m *Matchmaker) purgeMarkers(ctx context.Context) error {
+	tick := time.NewTicker(m.cfg.PurgeInterval)
+	defer tick.Stop()
+	key := state.LeaseKey("purge-markers", m.cfg.Store.Names.Namespace)
+	for {
+		if _, _, err := m.leases.Acquire(ctx, key, m.holder, m.cfg.PurgeInterval*9/10); err == nil {
+			if err := m.cfg.Store.PurgeDeleteMarkers(ctx, m.markerKeep); err != nil && ctx.Err() == nil {
+				m.log.Warn("purging old delete markers failed; the next round retries", "err", err)
 			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
 	}
 }
@@ -127,8 +197,9 @@ type DeadLetter struct {
 // with exponential backoff; after MaxDeliver attempts the session goes to
 // the dead-letter bucket; other 4xx terminate with an error log.
 func (m *Matchmaker) deleteWorker(ctx context.Context) error {
-	// One job at a time, acknowledged well within AckWait: a slow Edgegap
-	// must not make buffered jobs expire, be redelivered and burn attempts.
+	// DeleteWorkers jobs at a time, each acknowledged well within AckWait
+	// (its timer restarts when a worker takes it): a slow Edgegap must not
+	// make buffered jobs expire, be redelivered and burn attempts.
 	cons, err := m.cfg.Store.DeleteConsumer(ctx, m.cfg.DeleteMaxDeliver, 2*deleteCallTimeout)
 	if err != nil {
 		return err
@@ -157,7 +228,8 @@ func (m *Matchmaker) consume(ctx context.Context, cons jetstream.Consumer, kind 
 	if err != nil {
 		return err
 	}
-	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(1)}
+	workers := m.cfg.DeleteWorkers
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(workers)}
 	if m.deletePullExpiry > 0 {
 		opts = append(opts, jetstream.PullExpiry(m.deletePullExpiry))
 	}
@@ -174,6 +246,11 @@ func (m *Matchmaker) consume(ctx context.Context, cons jetstream.Consumer, kind 
 		it.Stop()
 	}()
 	defer close(stopped)
+	// Up to workers jobs run at once; each is bounded by deleteCallTimeout,
+	// and consume returns only once every job in hand has finished.
+	slots := make(chan struct{}, workers)
+	var jobs sync.WaitGroup
+	defer jobs.Wait()
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -195,7 +272,11 @@ func (m *Matchmaker) consume(ctx context.Context, cons jetstream.Consumer, kind 
 			_ = msg.NakWithDelay(time.Second) // stopping: leave it for the next worker
 			return nil
 		}
-		m.handleJob(ctx, msg, dead, kind, call)
+		slots <- struct{}{}
+		jobs.Go(func() { // owner: consume, which waits for jobs
+			defer func() { <-slots }()
+			m.handleJob(ctx, msg, dead, kind, call)
+		})
 	}
 }
 
@@ -211,6 +292,8 @@ func (m *Matchmaker) handleJob(ctx context.Context, msg jetstream.Msg, dead jets
 	if kind == jobDeployment {
 		outcome = m.metrics.stopJobs
 	}
+	// It may have waited for a free worker: restart its ack timer.
+	_ = msg.InProgress()
 	// A job in hand finishes even if shutdown starts meanwhile: it is
 	// bounded by its own timeout, and its outcome is recorded truthfully.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteCallTimeout)

@@ -73,8 +73,23 @@ type Config struct {
 	DeleteBackoffMin   time.Duration // default DefaultDeleteBackoffMin
 	DeleteBackoffMax   time.Duration // default DefaultDeleteBackoffMax
 	ShutdownGrace      time.Duration // default DefaultShutdownGrace
-	// Replicas of the gensession micro service (Rust runs 5). Default 1.
-	QueueGroup string // default DefaultQueueGroup
+	// DeleteWorkers is how many cleanup jobs (session deletes, deployment
+	// stops) each replica runs at once (default DefaultDeleteWorkers).
+	DeleteWorkers int
+	// ReconcileInterval is the period of the automatic reconciliation of
+	// Edgegap's sessions against the ledger, run by one replica at a time
+	// (default DefaultReconcileInterval); ReconcileGrace spares sessions
+	// younger than it (default DefaultReconcileGrace).
+	ReconcileInterval, ReconcileGrace time.Duration
+	// PurgeInterval is the period of the purge of old delete markers in
+	// active_connections and unclaimed_sessions (default
+	// DefaultPurgeInterval); markers younger than the replay window stay.
+	PurgeInterval time.Duration
+	// GenSessionInstances is how many instances of the gensession micro
+	// service run, each answering one request at a time so that micro's
+	// stats are true (Rust runs 5; default DefaultGenSessionInstances).
+	GenSessionInstances int
+	QueueGroup          string // default DefaultQueueGroup
 
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
@@ -95,6 +110,17 @@ const (
 	DefaultDeleteBackoffMax  = 5 * time.Minute
 	DefaultShutdownGrace     = 10 * time.Second
 	DefaultQueueGroup        = "matchmaker"
+	// DefaultDeleteWorkers drains 1,000 queued deletes at 300 ms of Edgegap
+	// latency in under 20 s per replica (1000 x 0.3 s / 16), about 53
+	// deletes per second: within Edgegap's delete budget.
+	DefaultDeleteWorkers = 16
+	// The session reconciliation shares the fleet's DefaultReconcileInterval
+	// (every session listed once per 2 minutes per app version: a handful
+	// of list pages, far within the list budget) and DefaultReconcileGrace
+	// (outlasts a create call, edgegap's 30 s attempt timeout, and the write
+	// of its ledger entry by far).
+	DefaultPurgeInterval       = 5 * time.Minute
+	DefaultGenSessionInstances = 8
 
 	// Fallback polling of the session status, without and with a webhook.
 	defaultPollFirst        = 250 * time.Millisecond
@@ -118,15 +144,23 @@ type Matchmaker struct {
 	// admit gates new work: a request is counted in wg under RLock only
 	// while stopping is false; Run sets stopping under Lock, so wg.Wait
 	// never races an Add.
-	admit    sync.RWMutex
-	stopping bool
-	ready    chan struct{} // closed once Run serves requests
-	portOnce sync.Once     // logs the port choice when a deployment has several
-	reqCtx   context.Context
-	reqStop  context.CancelFunc
+	admit       sync.RWMutex
+	stopping    bool
+	ready       chan struct{} // closed once Run serves requests
+	portOnce    sync.Once     // logs the port choice when a deployment has several
+	reqCtx      context.Context
+	reqStop     context.CancelFunc
+	intents     *state.Intents     // session create intents (sessions allocator)
+	checkpoints *state.Checkpoints // how far the watchers got
+	leases      *state.Leases      // one reconciler at a time
+	holder      string             // this replica's lease holder id
+	leak        *leakMetrics
 	// deletePullExpiry overrides the delete worker's pull expiry (and so
 	// its heartbeat, half of it); tests shorten it. Zero: the default 30s.
 	deletePullExpiry time.Duration
+	// markerKeep is the age below which delete markers stay (the active
+	// watcher's replay window); tests shorten it.
+	markerKeep time.Duration
 }
 
 // ErrInsecureKey refuses the all-zero Lightyear private key.
@@ -161,12 +195,17 @@ func New(cfg Config) (*Matchmaker, error) {
 	}
 	minter.Rand, minter.Now = cfg.Rand, cfg.Now
 	m := &Matchmaker{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "matchmaker", "app", cfg.AppName, "version", cfg.AppVersion),
-		minter:   minter,
-		metrics:  newMetrics(cfg.Registry),
-		waiters:  newWaiters(),
-		inflight: make(chan struct{}, cfg.MaxInFlight),
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "matchmaker", "app", cfg.AppName, "version", cfg.AppVersion),
+		minter:     minter,
+		metrics:    newMetrics(cfg.Registry),
+		waiters:    newWaiters(),
+		inflight:   make(chan struct{}, cfg.MaxInFlight),
+		markerKeep: recentDeleteWindow,
+	}
+	m.leak = newLeakMetrics(cfg.Registry)
+	if err := m.openLedgers(); err != nil {
+		return nil, err
 	}
 	switch cfg.Allocator {
 	case "", AllocatorSessions:
@@ -218,6 +257,35 @@ func (cfg *Config) fillDefaults() {
 	if cfg.QueueGroup == "" {
 		cfg.QueueGroup = DefaultQueueGroup
 	}
+	def(&cfg.ReconcileInterval, DefaultReconcileInterval)
+	def(&cfg.ReconcileGrace, DefaultReconcileGrace)
+	def(&cfg.PurgeInterval, DefaultPurgeInterval)
+	if cfg.DeleteWorkers <= 0 {
+		cfg.DeleteWorkers = DefaultDeleteWorkers
+	}
+	if cfg.GenSessionInstances <= 0 {
+		cfg.GenSessionInstances = DefaultGenSessionInstances
+	}
+}
+
+// openLedgers opens bevygap's own buckets the cleanup needs: create
+// intents, watcher checkpoints and the leases.
+func (m *Matchmaker) openLedgers() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, names := m.cfg.Store.JS, m.cfg.Store.Names
+	var err error
+	if m.intents, err = m.cfg.Store.Intents(ctx); err != nil {
+		return fmt.Errorf("matchmaker: %w", err)
+	}
+	if m.checkpoints, err = m.cfg.Store.Checkpoints(ctx); err != nil {
+		return fmt.Errorf("matchmaker: %w", err)
+	}
+	if m.leases, err = state.OpenLeases(ctx, js, names, m.cfg.Fleet.Replicas, m.cfg.Now); err != nil {
+		return fmt.Errorf("matchmaker: %w", err)
+	}
+	m.holder = state.NewFleetID()
+	return nil
 }
 
 // OnEdgegapCall is a hook for edgegap.Config.OnCall that counts calls by
@@ -309,7 +377,7 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("subscribe to %s: %w", subject, err)
 	}
-	svc, err := m.addGenSession()
+	svcs, err := m.addGenSession()
 	if err != nil {
 		_ = reqSub.Unsubscribe()
 		return err
@@ -319,6 +387,10 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	}
 	close(m.ready)
 	start("active_watcher", m.watchActive)
+	start("marker_purger", m.purgeMarkers)
+	if m.cfg.Allocator == AllocatorSessions {
+		start("session_reconciler", m.reconcileSessions)
+	}
 	for _, l := range m.alloc.loops() {
 		start(l.name, l.run)
 	}
@@ -331,7 +403,9 @@ func (m *Matchmaker) Run(ctx context.Context) error {
 	m.stopping = true
 	m.admit.Unlock()
 	_ = reqSub.Drain()
-	_ = svc.Stop()
+	for _, svc := range svcs {
+		_ = svc.Stop()
+	}
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	select {

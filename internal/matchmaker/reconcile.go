@@ -16,8 +16,12 @@ import (
 // written (a crash between the Edgegap call and the KV write, a wiped NATS,
 // a session made by hand) is in neither bucket and would keep a paid server
 // alive forever. Reconcile finds those orphans and, unless DryRun, deletes
-// them. `bevygap sessions prune` runs it once; it is shaped to run
-// periodically as well (one call, a context, a typed result).
+// them. `bevygap sessions prune` runs it once; the matchmaker runs it at
+// start and every ReconcileInterval, one replica at a time
+// (reconcileSessions). Each session create is recorded as an intent before
+// Edgegap is asked (state.Intents): an orphan created while such a create's
+// answer was lost is attributed to it (Orphan.Intent), and stale intents
+// are resolved.
 
 // Verdict says why Reconcile left a session alone or called it an orphan.
 type Verdict string
@@ -33,8 +37,8 @@ const (
 	VerdictOtherApp Verdict = "other_app"
 	// VerdictGone: it ended while Reconcile looked.
 	VerdictGone Verdict = "gone"
-	// VerdictYoung: younger than MinAge (its ledger entry may not be
-	// written yet).
+	// VerdictYoung: younger than MinAge, or a create of this app is still
+	// running (an open intent): its ledger entry may not be written yet.
 	VerdictYoung Verdict = "young"
 	// VerdictOrphaned: nothing will ever delete it.
 	VerdictOrphaned Verdict = "orphaned"
@@ -77,6 +81,9 @@ type Orphan struct {
 	Created    time.Time
 	Result     DeleteResult
 	Error      string // when Result is DeleteFail
+	// Intent is the unresolved create this session is the ghost of (the
+	// matchmaker never got or never recorded Edgegap's answer), if any.
+	Intent *state.Intent
 }
 
 // ReconcileResult is what Reconcile found and did.
@@ -91,7 +98,15 @@ type ReconcileResult struct {
 	// whose delete failed.
 	Deleted, Failed int
 	DryRun          bool
+	// Ghosts counts the orphans attributed to an unresolved create intent;
+	// IntentsResolved the stale intents removed.
+	Ghosts, IntentsResolved int
 }
+
+// intentWindow is how long after an intent a session it made may carry as
+// its create time: the create call's own bound, plus slack for the clock
+// of Edgegap against ours.
+const intentWindow = edgegap.DefaultTimeout + 30*time.Second
 
 // Reconcile lists every Edgegap session and sorts each against the NATS
 // ledger (store): connected, unclaimed, another app's, gone, young or
@@ -112,20 +127,24 @@ func Reconcile(ctx context.Context, eg *edgegap.Client, store *state.Store, o Re
 	if err != nil {
 		return nil, err
 	}
+	intents, err := store.Intents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	open, err := intents.List(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r := &reconciler{eg: eg, store: store, o: o, now: o.Now(), ours: map[string]bool{}}
 	res := &ReconcileResult{Sessions: len(all), Kept: map[Verdict]int{}, Orphans: []Orphan{}, DryRun: o.DryRun}
-	for _, s := range all {
-		v, created, err := r.classify(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		if v != VerdictOrphaned {
-			res.Kept[v]++
-			continue
-		}
-		res.Orphans = append(res.Orphans, Orphan{SessionID: s.ID, Status: s.Status, Deployment: s.DeploymentRequestID, Created: created, Result: WouldDelete})
+	if err := r.sort(ctx, all, open, res); err != nil {
+		return nil, err
 	}
-	if o.DryRun || len(res.Orphans) == 0 {
+	if o.DryRun {
+		return res, nil
+	}
+	res.IntentsResolved = r.resolveStale(ctx, intents, open)
+	if len(res.Orphans) == 0 {
 		return res, nil
 	}
 	ids := make([]string, len(res.Orphans))
@@ -150,6 +169,35 @@ type reconciler struct {
 	o     ReconcileOptions
 	now   time.Time
 	ours  map[string]bool // deployment request id -> of the selected app
+}
+
+// sort gives every listed session its verdict into res: kept by verdict,
+// or an orphan (attributed to the lost create it is the ghost of, if any).
+// The intents are read after the sessions were listed: a create that
+// resolved its intent meanwhile had already recorded its session.
+func (r *reconciler) sort(ctx context.Context, all []edgegap.SessionSummary, open []state.Intent, res *ReconcileResult) error {
+	for _, s := range all {
+		v, created, err := r.classify(ctx, s)
+		if err != nil {
+			return err
+		}
+		if v != VerdictOrphaned {
+			res.Kept[v]++
+			continue
+		}
+		if r.inFlight(open, created) {
+			// A create of ours is still running and may yet record it.
+			res.Kept[VerdictYoung]++
+			continue
+		}
+		orphan := Orphan{SessionID: s.ID, Status: s.Status, Deployment: s.DeploymentRequestID, Created: created, Result: WouldDelete}
+		if in := r.ghostOf(open, created); in != nil {
+			orphan.Intent = in
+			res.Ghosts++
+		}
+		res.Orphans = append(res.Orphans, orphan)
+	}
+	return nil
 }
 
 // classify gives a session its verdict (and, when orphaned, its creation
@@ -189,6 +237,53 @@ func (r *reconciler) classify(ctx context.Context, s edgegap.SessionSummary) (Ve
 		return VerdictYoung, created, nil
 	}
 	return VerdictOrphaned, created, nil
+}
+
+// resolveStale removes the intents old enough that every session they may
+// have made has been judged by now: recorded (kept) or orphaned (deleted
+// by this Reconcile). It returns how many it removed.
+func (r *reconciler) resolveStale(ctx context.Context, intents *state.Intents, open []state.Intent) int {
+	n := 0
+	for _, in := range open {
+		if r.selected(in.App, in.Version) && r.now.Sub(in.Time) >= r.o.MinAge+intentWindow {
+			if err := intents.Resolve(ctx, in.ID); err == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// inFlight reports whether a session created at created may belong to a
+// create of the selected app still running: an open intent younger than
+// intentWindow, started around then.
+func (r *reconciler) inFlight(open []state.Intent, created time.Time) bool {
+	for _, in := range open {
+		if r.selected(in.App, in.Version) && r.now.Sub(in.Time) < intentWindow && created.Sub(in.Time) > -intentWindow {
+			return true
+		}
+	}
+	return false
+}
+
+// selected reports whether app and version are what Reconcile considers.
+func (r *reconciler) selected(app, version string) bool {
+	return r.o.AllApps || app == r.o.AppName && (r.o.AppVersion == "" || version == r.o.AppVersion)
+}
+
+// ghostOf returns the unresolved intent of the selected app whose create
+// may have made a session created at created, or nil.
+func (r *reconciler) ghostOf(open []state.Intent, created time.Time) *state.Intent {
+	for i := range open {
+		in := &open[i]
+		if !r.selected(in.App, in.Version) {
+			continue
+		}
+		if d := created.Sub(in.Time); d > -intentWindow && d < intentWindow {
+			return in
+		}
+	}
+	return nil
 }
 
 // isOurs reports whether a deployment runs the selected app (and version),
@@ -245,4 +340,64 @@ func DeleteSessions(ctx context.Context, eg *edgegap.Client, ids []string) ([]De
 		}
 	}
 	return out, failed
+}
+
+// reconcileSessions runs Reconcile for this app version at start and every
+// ReconcileInterval, one replica at a time: the round's lease is held until
+// it expires (nine tenths of the interval), so replicas ticking at other
+// times skip it and Edgegap is listed about once per interval in all.
+func (m *Matchmaker) reconcileSessions(ctx context.Context) error {
+	tick := time.NewTicker(m.cfg.ReconcileInterval)
+	defer tick.Stop()
+	for {
+		m.reconcileRound(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (m *Matchmaker) reconcileRound(ctx context.Context) {
+	key := state.LeaseKey("reconcile-sessions", m.cfg.AppName, m.cfg.AppVersion)
+	_, _, err := m.leases.Acquire(ctx, key, m.holder, m.cfg.ReconcileInterval*9/10)
+	if errors.Is(err, state.ErrLeaseBusy) {
+		m.leak.reconciles.WithLabelValues("skipped").Inc()
+		return
+	}
+	if err == nil {
+		var res *ReconcileResult
+		res, err = Reconcile(ctx, m.cfg.Edgegap, m.cfg.Store, ReconcileOptions{
+			AppName: m.cfg.AppName, AppVersion: m.cfg.AppVersion, MinAge: m.cfg.ReconcileGrace, Now: m.cfg.Now,
+		})
+		if err == nil {
+			m.reconciled(res)
+			return
+		}
+	}
+	if ctx.Err() == nil {
+		m.leak.reconciles.WithLabelValues("failed").Inc()
+		m.log.Warn("session reconciliation failed; the next round retries", "err", err, "in", m.cfg.ReconcileInterval)
+	}
+}
+
+func (m *Matchmaker) reconciled(res *ReconcileResult) {
+	m.leak.reconciles.WithLabelValues("done").Inc()
+	m.leak.orphansFound.Add(float64(len(res.Orphans)))
+	m.leak.orphansRemoved.Add(float64(res.Deleted))
+	m.leak.ghosts.Add(float64(res.Ghosts))
+	for _, o := range res.Orphans {
+		attrs := []any{"session_id", o.SessionID, "created", o.Created, "result", o.Result}
+		if o.Intent != nil {
+			attrs = append(attrs, "ghost_of_create_for", o.Intent.ClientIP, "create_started", o.Intent.Time)
+		}
+		if o.Error != "" {
+			attrs = append(attrs, "err", o.Error)
+		}
+		m.log.Warn("orphan session found by reconciliation", attrs...)
+	}
+	if len(res.Orphans) > 0 || res.IntentsResolved > 0 {
+		m.log.Info("sessions reconciled", "listed", res.Sessions, "orphans", len(res.Orphans), "deleted", res.Deleted, "failed", res.Failed, "ghosts", res.Ghosts, "intents_resolved", res.IntentsResolved)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,7 +52,9 @@ func (m *Matchmaker) onRequest(msg *nats.Msg) {
 			m.fail(msg.Reply, err)
 			return
 		}
-		seat, sid, err := m.Seat(m.reqCtx, req.ClientIP, func(f protocol.Feedback) { m.send(msg.Reply, f) })
+		progress, stop := m.keepAlive(msg.Reply)
+		seat, sid, err := m.Seat(m.reqCtx, req.ClientIP, progress)
+		stop()
 		if err != nil {
 			m.fail(msg.Reply, err)
 			return
@@ -59,6 +62,43 @@ func (m *Matchmaker) onRequest(msg *nats.Msg) {
 		m.log.Info("seat ready", "session_id", sid, "ip", seat.IP, "port", seat.Port)
 		m.send(msg.Reply, protocol.Ready(*seat))
 	}()
+}
+
+// keepAlive returns the progress function of a request that also sends a
+// progress report whenever nothing was sent for a Heartbeat (during the
+// create call, the certificate digest wait...): the gateway takes a
+// matchmaker silent for three heartbeats for dead. stop ends the keepalive
+// before the final feedback is sent.
+func (m *Matchmaker) keepAlive(reply string) (progress func(protocol.Feedback), stop func()) {
+	var mu sync.Mutex
+	start := m.cfg.Now()
+	last := time.Now()
+	progress = func(f protocol.Feedback) {
+		mu.Lock()
+		defer mu.Unlock()
+		m.send(reply, f)
+		last = time.Now()
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // owner: keepAlive's stop, which waits for it
+		tick := time.NewTicker(m.cfg.Heartbeat / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			if time.Since(last) >= m.cfg.Heartbeat {
+				m.send(reply, protocol.Progress(fmt.Sprintf("Working (%s)", m.cfg.Now().Sub(start).Round(time.Second))))
+				last = time.Now()
+			}
+			mu.Unlock()
+		}
+	})
+	return progress, func() { close(done); wg.Wait() }
 }
 
 func (m *Matchmaker) send(reply string, f protocol.Feedback) {
@@ -111,6 +151,14 @@ func (m *Matchmaker) Seat(ctx context.Context, clientIP string, progress func(pr
 // ready and returns the seat (the sessions allocator). A session that
 // cannot be handed out is queued for deletion before it returns.
 func (m *Matchmaker) sessionSeat(ctx context.Context, clientIP string, progress func(protocol.Feedback)) (*protocol.Seat, string, error) {
+	// Record the intent first: a crash during the create call, or an answer
+	// lost after Edgegap created the session, leaves it behind, and the
+	// reconciler deletes the ghost session as this create's.
+	intent := state.Intent{ID: state.NewFleetID(), App: m.cfg.AppName, Version: m.cfg.AppVersion, ClientIP: clientIP, Time: m.cfg.Now().UTC()}
+	if err := m.intents.Put(ctx, intent); err != nil {
+		m.log.Error("recording a session create intent failed", "err", err)
+		return nil, "", protocol.Errorf(protocol.CodeUnavailable, "could not record the session request")
+	}
 	// Once sent, the creation itself is not cancelled by shutdown (the
 	// Edgegap client detaches that attempt: an answer never read would leave
 	// a session whose id nobody knows); waiting for the create budget is.
@@ -118,6 +166,11 @@ func (m *Matchmaker) sessionSeat(ctx context.Context, clientIP string, progress 
 		AppName: m.cfg.AppName, VersionName: m.cfg.AppVersion, IPList: []string{clientIP}, WebhookURL: m.cfg.WebhookURL,
 	})
 	if err != nil {
+		if edgegap.IsOutcomeUnknown(err) {
+			m.log.Warn("session create outcome unknown: a session Edgegap made is left to the reconciler", "intent", intent.ID, "err", err)
+		} else {
+			m.resolveIntent(intent.ID) // Edgegap certainly made nothing
+		}
 		return nil, "", edgegapFailure(ctx, "creating the session", err)
 	}
 	sid := created.ID
@@ -126,9 +179,12 @@ func (m *Matchmaker) sessionSeat(ctx context.Context, clientIP string, progress 
 	// Record it at once: from here on, a crash still leaves it to the reaper.
 	if err := m.cfg.Store.PutUnclaimed(context.WithoutCancel(ctx), sid); err != nil {
 		log.Error("recording unclaimed session failed; queueing it for deletion", "err", err)
-		m.abandon(sid, err)
+		if m.abandon(sid, err) {
+			m.resolveIntent(intent.ID)
+		}
 		return nil, sid, protocol.Errorf(protocol.CodeUnavailable, "could not record session %s", sid)
 	}
+	m.resolveIntent(intent.ID)
 	progress(protocol.Accepted(sid))
 	seat, err := m.awaitSeat(ctx, sid, progress)
 	if err != nil {
@@ -139,19 +195,32 @@ func (m *Matchmaker) sessionSeat(ctx context.Context, clientIP string, progress 
 	return seat, sid, nil
 }
 
-func (m *Matchmaker) abandon(sid string, why error) {
+// abandon queues a session nobody will use for deletion; false when that
+// failed (the reaper or the reconciler will find it).
+func (m *Matchmaker) abandon(sid string, why error) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.reqCtx), 5*time.Second)
 	defer cancel()
 	if err := m.cfg.Store.EnqueueDelete(ctx, sid); err != nil {
 		if ok, _ := m.cfg.Store.IsUnclaimed(ctx, sid); ok {
 			m.log.Error("queueing abandoned session for deletion failed; the reaper will retry", "session_id", sid, "err", err)
 		} else {
-			m.log.Error("queueing abandoned session for deletion failed; delete it by hand (bevygap sessions rm)", "session_id", sid, "err", err)
+			m.log.Error("queueing abandoned session for deletion failed; the reconciler will delete it", "session_id", sid, "err", err)
 		}
-		return
+		return false
 	}
 	_ = m.cfg.Store.DeleteUnclaimed(ctx, sid)
 	m.log.Info("session abandoned and queued for deletion", "session_id", sid, "reason", why)
+	return true
+}
+
+// resolveIntent removes a create intent whose outcome is known; a failure
+// only leaves it to the reconciler, which resolves stale intents.
+func (m *Matchmaker) resolveIntent(id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(m.reqCtx), 5*time.Second)
+	defer cancel()
+	if err := m.intents.Resolve(ctx, id); err != nil {
+		m.log.Warn("resolving a session create intent failed; the reconciler will", "intent", id, "err", err)
+	}
 }
 
 func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(protocol.Feedback)) (*protocol.Seat, error) {

@@ -282,6 +282,41 @@ func (s *Store) DeadLetters(ctx context.Context) (jetstream.KeyValue, error) {
 	return kv, nil
 }
 
+// PurgeDeleteMarkers removes the delete and purge markers of
+// active_connections and unclaimed_sessions older than keep (the longest
+// window any watcher needs them for), so the buckets, and every watcher's
+// start-up replay, stay as large as what is live rather than growing with
+// history. Younger markers stay. It is idempotent: any replica may run it.
+func (s *Store) PurgeDeleteMarkers(ctx context.Context, keep time.Duration) error {
+	if keep <= 0 {
+		return fmt.Errorf("purge delete markers: keep %v must be positive", keep)
+	}
+	for _, kv := range []jetstream.KeyValue{s.active, s.unclaimed} {
+		if err := kv.PurgeDeletes(ctx, jetstream.DeleteMarkersOlderThan(keep)); err != nil {
+			return fmt.Errorf("purge delete markers of %s: %w", kv.Bucket(), err)
+		}
+	}
+	return nil
+}
+
+// ownBucket opens (creating if needed) one of bevygap's own buckets with
+// the Store's replica count, as DeadLetters does.
+func (s *Store) ownBucket(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	cfg.Replicas = max(s.replicas, 1)
+	var kv jetstream.KeyValue
+	err := retryTimeouts(ctx, func(ctx context.Context) (err error) {
+		kv, err = s.JS.CreateKeyValue(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = s.raiseReplicas(ctx, cfg)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s (nats-replicas %d): %w", cfg.Bucket, cfg.Replicas, err)
+	}
+	return kv, nil
+}
+
 // raiseReplicas binds an existing bucket whose configuration differs from
 // cfg, updating it to cfg only when it has fewer replicas.
 func (s *Store) raiseReplicas(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
