@@ -104,7 +104,7 @@ func MatchmakerConfig(all settings.Settings) (*matchmaker.Config, error) {
 		WebhookURL: s.SessionWebhookURL, PortName: s.PortName,
 		ReadyTimeout: s.ReadyTimeout, CertDigestWait: s.CertDigestWait, UnclaimedTTL: s.UnclaimedTTL,
 		RequireCertDigest: s.RequireCertDigest, AllowInsecureKey: s.AllowInsecureKey, MaxInFlight: s.MaxInFlight,
-		Allocator: s.Allocator,
+		Allocator: s.Allocator, ReconcileInterval: s.ReconcileInterval, DeleteWorkers: s.DeleteWorkers,
 		Fleet: matchmaker.FleetConfig{
 			SeatsPerDeployment: s.SeatsPerDeployment, EmptyTTL: s.EmptyTTL, MaxDeploymentAge: s.MaxDeploymentAge,
 			ReconcileInterval: s.ReconcileInterval, WebhookBase: hookBase(s.WebhookPublicURL),
@@ -192,7 +192,7 @@ var ServeKeys = []string{
 	"app-name", "app-version", "lightyear-private-key", "lightyear-protocol-id", "session-webhook-url",
 	"port-name", "ready-timeout", "cert-digest-wait", "require-cert-digest", "unclaimed-ttl", "max-inflight",
 	"allow-insecure-key", "skip-edgegap-check",
-	"allocator", "seats-per-deployment", "empty-ttl", "max-deployment-age", "reconcile-interval", "webhook-public-url",
+	"allocator", "seats-per-deployment", "empty-ttl", "max-deployment-age", "reconcile-interval", "webhook-public-url", "delete-workers",
 	"gateway-listen", "webhook-listen", "metrics-addr", "fake-ip", "allow-client-ip-override",
 	"rate-per-minute", "rate-burst", "max-pending-per-ip", "max-pending-total", "webhook-secret", "cors", "trusted-proxies",
 }

@@ -64,6 +64,7 @@ type Matchmaker struct {
 	MaxDeploymentAge   time.Duration
 	ReconcileInterval  time.Duration
 	WebhookPublicURL   string
+	DeleteWorkers      int
 }
 
 // Gateway configures the game-client gateway and the webhook sink
@@ -189,6 +190,8 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Matchmaker.ReconcileInterval }},
 	{Key: "webhook-public-url", Section: SectionMatchmaker, Usage: "public base URL of the webhook sink (https://host[:port]); Edgegap POSTs deployment events to its /hook/deployment-* with ?secret=<webhook-secret>", check: optional(httpURL),
 		field: func(s *Settings) any { return &s.Matchmaker.WebhookPublicURL }},
+	{Key: "delete-workers", Section: SectionMatchmaker, Default: "16", Usage: "session deletes and deployment stops each replica sends to Edgegap at once", check: intIn(1, 256),
+		field: func(s *Settings) any { return &s.Matchmaker.DeleteWorkers }},
 
 	// Gateway (PROTOCOL.md section 6)
 	{Key: "gateway-listen", Section: SectionGateway, Default: "0.0.0.0:3000", Usage: "address of the game-client gateway", Aliases: []string{"listen"}, check: hostPort,
