@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bevygap/bevygap/pkg/edgegap"
@@ -100,6 +101,9 @@ type fleet struct {
 
 	pollMu   sync.Mutex
 	lastPoll map[string]time.Time // deployment id -> last status call
+
+	digests     sync.Map // request id -> certificate digest
+	digestCount atomic.Int64
 }
 
 // scopeTag identifies this namespace, app and version among bevygap's
@@ -143,9 +147,13 @@ func (e *errReplace) Unwrap() error { return e.err }
 // a new one; waits for it to be ready; re-places once after an error
 // webhook, a ready timeout or a vanished deployment.
 func (f *fleet) seat(ctx context.Context, clientIP string, progress func(protocol.Feedback)) (*protocol.Seat, string, error) {
+	clientID, err := f.m.clientID()
+	if err != nil {
+		return nil, "", protocol.Errorf(protocol.CodeInternal, "client id: %v", err)
+	}
 	var lastErr error
 	for attempt := range 2 {
-		seatID, d, created, err := f.reserve(ctx)
+		seatID, d, created, err := f.reserve(ctx, clientID)
 		if err != nil {
 			return nil, "", err
 		}
@@ -163,7 +171,7 @@ func (f *fleet) seat(ctx context.Context, clientIP string, progress func(protoco
 		}
 		rd, err := f.awaitReady(ctx, d.ID, seatID, progress)
 		if err == nil {
-			seat, herr := f.handOut(ctx, rd, seatID)
+			seat, herr := f.handOut(ctx, rd, seatID, clientID)
 			if herr != nil {
 				f.release(seatID, herr)
 				return nil, seatID, herr
@@ -188,11 +196,11 @@ func (f *fleet) seat(ctx context.Context, clientIP string, progress func(protoco
 // reserve takes a seat: on a candidate of the local view (ready first, then
 // fullest), else through the opening lease on the deployment the last
 // holder opened, else on a new intent record. Zero Edgegap calls.
-func (f *fleet) reserve(ctx context.Context) (seatID string, d *state.Deployment, created bool, err error) {
+func (f *fleet) reserve(ctx context.Context, clientID uint64) (seatID string, d *state.Deployment, created bool, err error) {
 	backoff := time.Millisecond
 	for range 200 {
 		for _, c := range state.Candidates(f.view.snapshot(), f.m.cfg.AppName, f.m.cfg.AppVersion) {
-			seatID, d, err := f.ledger.Reserve(ctx, c.ID)
+			seatID, d, err := f.ledger.ReserveFor(ctx, c, clientID)
 			if err == nil {
 				f.view.apply(d)
 				return seatID, d, false, nil
@@ -204,7 +212,7 @@ func (f *fleet) reserve(ctx context.Context) (seatID string, d *state.Deployment
 				f.view.apply(d)
 			}
 		}
-		seatID, d, created, err := f.open(ctx)
+		seatID, d, created, err := f.open(ctx, clientID)
 		if !errors.Is(err, state.ErrLeaseBusy) {
 			if err != nil {
 				return "", nil, false, f.natsFailure(ctx, "opening a deployment", err)
@@ -237,7 +245,7 @@ const leaseTTL = 3 * time.Second
 // has not seen yet), else records a new intent with the caller's seat in
 // it. One holder at a time in all replicas, so a burst of N players opens
 // ceil(N / seats) deployments.
-func (f *fleet) open(ctx context.Context) (string, *state.Deployment, bool, error) {
+func (f *fleet) open(ctx context.Context, clientID uint64) (string, *state.Deployment, bool, error) {
 	key := state.LeaseKey(f.m.cfg.Store.Names.Namespace, f.m.cfg.AppName, f.m.cfg.AppVersion)
 	// One holder per attempt: two requests of this process must exclude
 	// each other as much as two replicas do.
@@ -254,7 +262,7 @@ func (f *fleet) open(ctx context.Context) (string, *state.Deployment, bool, erro
 		}
 	}()
 	if last != "" {
-		seatID, d, err := f.ledger.Reserve(ctx, last)
+		seatID, d, err := f.ledger.ReserveFor(ctx, &state.Deployment{ID: last}, clientID)
 		if err == nil {
 			f.view.apply(d)
 			return seatID, d, false, nil
@@ -273,7 +281,7 @@ func (f *fleet) open(ctx context.Context) (string, *state.Deployment, bool, erro
 		return "", nil, false, err
 	}
 	for _, c := range state.Candidates(all, f.m.cfg.AppName, f.m.cfg.AppVersion) {
-		seatID, d, err := f.ledger.Reserve(ctx, c.ID)
+		seatID, d, err := f.ledger.ReserveFor(ctx, c, clientID)
 		if err == nil {
 			f.view.apply(d)
 			return seatID, d, false, nil
@@ -289,7 +297,7 @@ func (f *fleet) open(ctx context.Context) (string, *state.Deployment, bool, erro
 	d := &state.Deployment{
 		ID: id, App: f.m.cfg.AppName, Version: f.m.cfg.AppVersion, State: state.DeploymentRequested,
 		Capacity: f.cfg.SeatsPerDeployment, Tags: f.tags(id),
-		Seats: map[string]state.FleetSeat{seatID: {State: state.SeatReserved, Since: now}},
+		Seats: map[string]state.FleetSeat{seatID: {ClientID: clientID, State: state.SeatReserved, Since: now, Waiting: true}},
 	}
 	// The intent is recorded before Edgegap is asked: a crash or a lost
 	// answer leaves a record the reconciler matches by the intent tag.
@@ -387,9 +395,12 @@ func (f *fleet) release(seatID string, why error) {
 }
 
 // handOut turns a seat on a ready deployment into the client's seat:
-// address, certificate digest (by request id first, then public IP), a
-// client id, the token and the two mapping puts keyed by the seat id.
-func (f *fleet) handOut(ctx context.Context, d *state.Deployment, seatID string) (*protocol.Seat, error) {
+// address, certificate digest (by request id first, then public IP; cached
+// per deployment, it never changes), the token and the two mapping puts
+// keyed by the seat id. A seat that waited for its deployment starts its
+// unclaimed clock now (one more compare-and-set); one taken on a ready
+// deployment started it when it was reserved, moments ago.
+func (f *fleet) handOut(ctx context.Context, d *state.Deployment, seatID string, clientID uint64) (*protocol.Seat, error) {
 	ed := &edgegap.Deployment{RequestID: d.RequestID, PublicIP: d.PublicIP, Ports: map[string]edgegap.Port{}}
 	for name, p := range d.Ports {
 		ed.Ports[name] = edgegap.Port{Name: name, External: p.External, Internal: p.Internal, Protocol: p.Protocol}
@@ -398,17 +409,45 @@ func (f *fleet) handOut(ctx context.Context, d *state.Deployment, seatID string)
 	if err != nil {
 		return nil, err
 	}
-	keys := []string{d.PublicIP}
-	if d.RequestID != "" {
-		keys = []string{d.RequestID, d.PublicIP}
+	digest, err := f.digest(ctx, d)
+	if err != nil {
+		return nil, err
 	}
-	// The IP key may hold the digest of an earlier server on the same IP:
-	// only one written since this deployment was created counts.
-	return f.m.handOut(ctx, seatID, addr, keys, d.Created.Add(-time.Second), func(clientID uint64) error {
+	waited := d.Seats[seatID].Waiting
+	return f.m.handOut(ctx, seatID, addr, digest, clientID, func() error {
+		if !waited {
+			return nil
+		}
 		nd, err := f.ledger.SetSeat(ctx, seatID, clientID, state.SeatReserved)
 		if err == nil {
 			f.view.apply(nd)
 		}
 		return err
 	})
+}
+
+// maxCachedDigests bounds the digest cache (entries of gone deployments
+// are dropped wholesale beyond it).
+const maxCachedDigests = 10000
+
+func (f *fleet) digest(ctx context.Context, d *state.Deployment) (string, error) {
+	if v, ok := f.digests.Load(d.RequestID); ok && d.RequestID != "" {
+		return v.(string), nil
+	}
+	keys := []string{d.PublicIP}
+	if d.RequestID != "" {
+		keys = []string{d.RequestID, d.PublicIP}
+	}
+	// The IP key may hold the digest of an earlier server on the same IP:
+	// only one written since this deployment was created counts.
+	digest, err := f.m.certDigest(ctx, keys, d.Created.Add(-time.Second))
+	if err != nil || digest == "" || d.RequestID == "" {
+		return digest, err
+	}
+	if f.digestCount.Add(1) > maxCachedDigests {
+		f.digests.Clear()
+		f.digestCount.Store(0)
+	}
+	f.digests.Store(d.RequestID, digest)
+	return digest, nil
 }

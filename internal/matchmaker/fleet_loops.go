@@ -72,7 +72,7 @@ func (f *fleet) tend(ctx context.Context, d *state.Deployment, now time.Time) {
 			continue
 		}
 		age := now.Sub(s.Since)
-		if (s.ClientID != 0 && age >= f.m.cfg.UnclaimedTTL) || age >= f.orphanSeatAge() {
+		if (!s.Waiting && age >= f.m.cfg.UnclaimedTTL) || age >= f.orphanSeatAge() {
 			f.release(id, errors.New("unclaimed"))
 			f.m.metrics.reaped.Inc()
 		}

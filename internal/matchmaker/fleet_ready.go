@@ -27,6 +27,12 @@ func (f *fleet) awaitReady(ctx context.Context, id, seatID string, progress func
 	heartbeat := time.NewTicker(f.m.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	interval := f.m.cfg.PollFirst
+	if f.cfg.WebhookBase != "" {
+		// The ready webhook (or the game server's context) is the way;
+		// deployments take tens of seconds: a status call is only the
+		// fallback for a webhook lost on the way.
+		interval = max(interval, f.m.cfg.ReadyTimeout/4)
+	}
 	poll := time.NewTimer(interval)
 	defer poll.Stop()
 	last := ""

@@ -232,7 +232,15 @@ func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(pr
 	if err != nil {
 		return nil, err
 	}
-	return m.handOut(ctx, sid, addr, []string{s.Deployment.PublicIP}, time.Time{}, func(uint64) error {
+	digest, err := m.certDigest(ctx, []string{s.Deployment.PublicIP}, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	clientID, err := m.clientID()
+	if err != nil {
+		return nil, protocol.Errorf(protocol.CodeInternal, "client id: %v", err)
+	}
+	return m.handOut(ctx, sid, addr, digest, clientID, func() error {
 		// Restart the unclaimed clock: the client gets the full TTL to connect.
 		if err := m.cfg.Store.PutUnclaimed(ctx, sid); err != nil {
 			m.log.Warn("refreshing unclaimed session failed", "session_id", sid, "err", err)
@@ -241,20 +249,11 @@ func (m *Matchmaker) awaitSeat(ctx context.Context, sid string, progress func(pr
 	})
 }
 
-// handOut turns a ready game server address into the client's seat: the
-// certificate digest (under the first of digestKeys that has one), a
-// client id, the connect token and the two mapping puts keyed by id (a
-// session id or a seat id); handed then records the hand-out. A digest
-// written before notBefore belongs to an earlier server and is ignored.
-func (m *Matchmaker) handOut(ctx context.Context, id string, addr netip.AddrPort, digestKeys []string, notBefore time.Time, handed func(clientID uint64) error) (*protocol.Seat, error) {
-	digest, err := m.certDigest(ctx, digestKeys, notBefore)
-	if err != nil {
-		return nil, err
-	}
-	clientID, err := m.clientID()
-	if err != nil {
-		return nil, protocol.Errorf(protocol.CodeInternal, "client id: %v", err)
-	}
+// handOut turns a ready game server address, its certificate digest and a
+// client id into the client's seat: the connect token and the two mapping
+// puts keyed by id (a session id or a seat id); handed then records the
+// hand-out.
+func (m *Matchmaker) handOut(ctx context.Context, id string, addr netip.AddrPort, digest string, clientID uint64, handed func() error) (*protocol.Seat, error) {
 	tok, err := m.minter.Mint(netcode.Params{ServerAddrs: []netip.AddrPort{addr}, ProtocolID: m.cfg.ProtocolID, ClientID: clientID})
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "minting the connect token: %v", err)
@@ -262,7 +261,7 @@ func (m *Matchmaker) handOut(ctx context.Context, id string, addr netip.AddrPort
 	if err := m.cfg.Store.PutSeat(ctx, clientID, id); err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "recording the seat: %v", err)
 	}
-	if err := handed(clientID); err != nil {
+	if err := handed(); err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "recording the seat: %v", err)
 	}
 	return &protocol.Seat{Token: tok.Base64(), IP: addr.Addr().String(), Port: addr.Port(), CertDigest: digest}, nil

@@ -64,6 +64,10 @@ type FleetSeat struct {
 	ClientID uint64    `json:"client_id,omitempty"`
 	State    SeatState `json:"state"`
 	Since    time.Time `json:"since"`
+	// Waiting: reserved on a deployment that is not ready yet; the player
+	// waits for it and has no token. The unclaimed clock starts at the
+	// hand-out (Since is reset then).
+	Waiting bool `json:"waiting,omitempty"`
 }
 
 // Deployment is one fleet ledger record. Seats live inside the record so a
@@ -281,6 +285,35 @@ func (f *Fleet) FindByRequestID(ctx context.Context, requestID string) (*Deploym
 	return nil, fmt.Errorf("deployment with request id %s in %s: %w", requestID, f.kv.Bucket(), ErrNotFound)
 }
 
+// errStale: the cached copy is not the current revision.
+var errStale = errors.New("stale copy")
+
+// updateAt applies fn to cached and writes it if cached is still the
+// current revision (errStale otherwise, nothing written).
+func (f *Fleet) updateAt(ctx context.Context, cached *Deployment, fn func(d *Deployment) error) (*Deployment, error) {
+	next := cached.Clone()
+	if err := fn(next); err != nil {
+		if errors.Is(err, ErrFull) {
+			return nil, errStale // the copy may be stale: decide on the current one
+		}
+		return nil, err
+	}
+	next.Changed = f.now().UTC()
+	b, err := json.Marshal(next)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := f.kv.Update(ctx, cached.ID, b, cached.Revision)
+	if isWrongSequence(err) {
+		return nil, errStale
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update deployment %s: %w", cached.ID, err)
+	}
+	next.Revision = rev
+	return next, nil
+}
+
 // maxCASTries bounds Update's compare-and-set loop.
 const maxCASTries = 64
 
@@ -325,18 +358,36 @@ func isWrongSequence(err error) bool { return errors.Is(err, jetstream.ErrKeyRev
 // Reserve takes one seat on deployment id for a new seat id, by
 // compare-and-set. ErrFull when it has no free seat or takes none.
 func (f *Fleet) Reserve(ctx context.Context, id string) (seatID string, d *Deployment, err error) {
-	seatID = SeatID(id)
-	d, err = f.Update(ctx, id, func(d *Deployment) error {
+	return f.ReserveFor(ctx, &Deployment{ID: id}, 0)
+}
+
+// ReserveFor is Reserve for clientID, starting from a copy of the record
+// the caller holds (a view): when nobody changed it since, the seat costs
+// one write and no read. A seat on a deployment that is not ready yet is
+// Waiting.
+func (f *Fleet) ReserveFor(ctx context.Context, cached *Deployment, clientID uint64) (seatID string, d *Deployment, err error) {
+	seatID = SeatID(cached.ID)
+	reserve := func(d *Deployment) error {
 		if !d.TakesSeats() {
 			return ErrFull
 		}
 		if d.Seats == nil {
 			d.Seats = map[string]FleetSeat{}
 		}
-		d.Seats[seatID] = FleetSeat{State: SeatReserved, Since: f.now().UTC()}
+		d.Seats[seatID] = FleetSeat{ClientID: clientID, State: SeatReserved, Since: f.now().UTC(), Waiting: d.State != DeploymentReady}
 		d.EmptySince = time.Time{}
 		return nil
-	})
+	}
+	if cached.Revision != 0 {
+		d, err = f.updateAt(ctx, cached, reserve)
+		if !errors.Is(err, errStale) {
+			if err != nil {
+				return "", d, err
+			}
+			return seatID, d, nil
+		}
+	}
+	d, err = f.Update(ctx, cached.ID, reserve)
 	if err != nil {
 		return "", d, err
 	}
@@ -355,13 +406,13 @@ func (f *Fleet) SetSeat(ctx context.Context, seatID string, clientID uint64, st 
 		if !ok {
 			return fmt.Errorf("seat %s on deployment %s: %w", seatID, id, ErrNotFound)
 		}
+		if s.State == st && !s.Waiting && (clientID == 0 || s.ClientID == clientID) {
+			return ErrNoChange
+		}
 		if clientID != 0 {
 			s.ClientID = clientID
 		}
-		if s.State == st && (clientID == 0 || s.ClientID == clientID) {
-			return ErrNoChange
-		}
-		s.State, s.Since = st, f.now().UTC()
+		s.State, s.Since, s.Waiting = st, f.now().UTC(), false
 		d.Seats[seatID] = s
 		return nil
 	})
