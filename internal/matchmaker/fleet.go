@@ -99,6 +99,7 @@ type fleet struct {
 	view   *fleetView
 	holder string // this process, in leases
 
+	placeMu  sync.Mutex // see reserveOnView
 	pollMu   sync.Mutex
 	lastPoll map[string]time.Time // deployment id -> last status call
 
@@ -199,18 +200,9 @@ func (f *fleet) seat(ctx context.Context, clientIP string, progress func(protoco
 func (f *fleet) reserve(ctx context.Context, clientID uint64) (seatID string, d *state.Deployment, created bool, err error) {
 	backoff := time.Millisecond
 	for range 200 {
-		for _, c := range state.Candidates(f.view.snapshot(), f.m.cfg.AppName, f.m.cfg.AppVersion) {
-			seatID, d, err := f.ledger.ReserveFor(ctx, c, clientID)
-			if err == nil {
-				f.view.apply(d)
-				return seatID, d, false, nil
-			}
-			if !errors.Is(err, state.ErrFull) && !errors.Is(err, state.ErrNotFound) {
-				return "", nil, false, f.natsFailure(ctx, "reserving a seat", err)
-			}
-			if d != nil {
-				f.view.apply(d)
-			}
+		seatID, d, err := f.reserveOnView(ctx, clientID)
+		if err != nil || d != nil {
+			return seatID, d, false, err
 		}
 		seatID, d, created, err := f.open(ctx, clientID)
 		if !errors.Is(err, state.ErrLeaseBusy) {
@@ -227,6 +219,31 @@ func (f *fleet) reserve(ctx context.Context, clientID uint64) (seatID string, d 
 		backoff = min(2*backoff, 20*time.Millisecond)
 	}
 	return "", nil, false, protocol.Errorf(protocol.CodeUnavailable, "no seat found: the fleet ledger is too busy, try again")
+}
+
+// reserveOnView tries the view's candidates, fullest first. The requests
+// of this process take turns (placeMu): they would otherwise all race for
+// the same fullest record and lose most compare-and-sets to each other;
+// taking turns, each sees the record its predecessor wrote (the view is
+// updated with every reservation), so the write succeeds at once. Other
+// replicas still race fairly through the compare-and-set.
+func (f *fleet) reserveOnView(ctx context.Context, clientID uint64) (string, *state.Deployment, error) {
+	f.placeMu.Lock()
+	defer f.placeMu.Unlock()
+	for _, c := range state.Candidates(f.view.snapshot(), f.m.cfg.AppName, f.m.cfg.AppVersion) {
+		seatID, d, err := f.ledger.ReserveFor(ctx, c, clientID)
+		if err == nil {
+			f.view.apply(d)
+			return seatID, d, nil
+		}
+		if !errors.Is(err, state.ErrFull) && !errors.Is(err, state.ErrNotFound) {
+			return "", nil, f.natsFailure(ctx, "reserving a seat", err)
+		}
+		if d != nil {
+			f.view.apply(d)
+		}
+	}
+	return "", nil, nil
 }
 
 func (f *fleet) natsFailure(ctx context.Context, what string, err error) error {
