@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevygap/bevygap/internal/golden"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
@@ -195,6 +196,38 @@ func TestFleetPollingWithoutWebhooks(t *testing.T) {
 	}
 	if n := s.calls(edgegap.EndpointDeploymentStatusGet); n < 1 || n > 10 {
 		t.Fatalf("status calls for one deployment and six players: %d, want 1..10", n)
+	}
+}
+
+// A fleet seat's feedback stream has the shapes of a session's (the Rust
+// client plugin parses it unchanged): the seat id where the session id
+// was, the deployment's state as progress, its address in SessionReady.
+func TestFleetFeedbackGolden(t *testing.T) {
+	// Deploying for a moment, so the stream always reports it.
+	s := newStack(t, edgegapsim.Config{DeployDelay: 200 * time.Millisecond})
+	cfg := s.fleetConfig(true)
+	cfg.RequireCertDigest, cfg.CertDigestWait = true, 2*time.Second
+	s.start(cfg)
+	// The Go agent's keys: the deployment's request id (the Rust plugin
+	// writes the public IP).
+	led := s.ledger()
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() { // owner: this test, which waits for it
+		defer close(done)
+		for range 2000 {
+			all, err := led.List(context.Background())
+			if err == nil && len(all) > 0 && all[0].RequestID != "" {
+				_ = s.store.PutCertDigest(context.Background(), all[0].RequestID, testDigest)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	fb := s.request(`{"client_ip":"81.128.157.100","game":"bevygap-spaceships","version":"1"}`)
+	golden.Assert(t, "fleet.feedback", scrubbed(fb))
+	if lastKind(fb) != protocol.KindReady || fb[len(fb)-1].Seat.CertDigest != testDigest {
+		t.Fatalf("feedback %v", fb)
 	}
 }
 

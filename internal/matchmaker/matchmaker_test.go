@@ -30,6 +30,7 @@ func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
 
 var (
 	sidRE   = regexp.MustCompile(`[0-9a-f]{12}-S`)
+	seatRE  = regexp.MustCompile(`[0-9a-f]{12}_[0-9a-f]{12}`)
 	tokenRE = regexp.MustCompile(`"token":"[A-Za-z0-9+/=]+"`)
 	portRE  = regexp.MustCompile(`"port":\d+`)
 	progRE  = regexp.MustCompile(`\(\d+s\)`)
@@ -41,6 +42,7 @@ func scrubbed(fb []protocol.Feedback) []byte {
 	for _, f := range fb {
 		s := string(f.Encode())
 		s = sidRE.ReplaceAllString(s, "<session>")
+		s = seatRE.ReplaceAllString(s, "<deployment>_<seat>")
 		s = tokenRE.ReplaceAllString(s, `"token":"<2732 chars>"`)
 		s = portRE.ReplaceAllString(s, `"port":<port>`)
 		s = progRE.ReplaceAllString(s, "(<elapsed>)")
