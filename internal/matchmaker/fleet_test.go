@@ -12,6 +12,7 @@ import (
 
 	"github.com/bevygap/bevygap/internal/golden"
 	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/protocol"
@@ -389,5 +390,64 @@ func TestFleetCouldNotAllocate(t *testing.T) {
 	f := fb[len(fb)-1]
 	if f.Kind != protocol.KindError || f.Code != 503 || !strings.Contains(f.Message, "could not allocate") {
 		t.Fatalf("422 answered %v", f)
+	}
+}
+
+// Two replicas, 60 players who all connect to their simulated game servers
+// (which would take more: MaxClients is far above the seats): counted from
+// the game servers' side (the active_connections they write), no
+// deployment ever holds more players than seats-per-deployment.
+func TestFleetTwoReplicasGameServersNeverOverfilled(t *testing.T) {
+	var s *stack
+	hook := func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+		return simserver.SimulatorHook(simserver.HookConfig{NC: s.nc, PrivateKey: s.key, ProtocolID: 80085, MaxClients: 1000})(ctx, info)
+	}
+	s = newStack(t, edgegapsim.Config{DeployDelay: 30 * time.Millisecond, OnDeploy: hook})
+	for range 2 {
+		cfg := s.fleetConfig(true)
+		cfg.RequireCertDigest, cfg.CertDigestWait = true, 5*time.Second
+		s.start(cfg)
+	}
+	var conns []*simserver.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	ctx := context.Background()
+	for i, fb := range s.seatMany(60) {
+		if lastKind(fb) != protocol.KindReady {
+			t.Fatalf("request %d: %v", i, fb)
+		}
+		c, err := simserver.ConnectBase64(ctx, fb[len(fb)-1].Seat.Token, simserver.ConnectOptions{})
+		if err != nil {
+			t.Fatalf("player %d refused by its game server: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	perDeployment := map[string]int{}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		clear(perDeployment)
+		keys, err := s.store.Active().ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for k := range keys.Keys() {
+			perDeployment[state.DeploymentOfSeat(k)]++
+			n++
+		}
+		if n != 60 {
+			return fmt.Errorf("%d connected, want 60", n)
+		}
+		return nil
+	})
+	for dep, n := range perDeployment {
+		if n > 6 {
+			t.Errorf("deployment %s has %d connected players, capacity 6", dep, n)
+		}
+	}
+	if len(perDeployment) < 10 {
+		t.Fatalf("60 players on %d deployments of 6 seats", len(perDeployment))
 	}
 }
