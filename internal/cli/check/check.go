@@ -44,7 +44,7 @@ func NewCmdCheck(f *factory.Factory, runF func(context.Context, *Options) error)
 	o := &Options{F: f}
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Check NATS, the buckets, the Edgegap app and version, and the Lightyear settings",
+		Short: "Check NATS, the buckets, the Edgegap app, version, API and allocator, and the Lightyear settings",
 		Long: `Check everything bevygap needs, one row each (ok, warn or fail, with a hint):
 NATS reachable, JetStream enabled, the bevygap buckets present and compatible
 with the Rust side, the Edgegap API key accepted, the app and version existing
