@@ -1,6 +1,7 @@
 // Package check is the checklist of everything a deployment of bevygap
 // depends on: NATS and JetStream, the state buckets, the Edgegap key, app
-// and version, and the Lightyear settings. `bevygap check` prints it.
+// and version, the Edgegap API the version implies and the allocator, and
+// the Lightyear settings. `bevygap check` prints it.
 //
 // The checks are data (Checks): each has a name and a function that looks
 // at one thing and may leave what it found for the checks after it (the
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
@@ -52,6 +54,9 @@ type Config struct {
 	Edgegap func() (*edgegap.Client, error)
 	// AppName and AppVersion are the app-name and app-version settings.
 	AppName, AppVersion string
+	// Allocator is the allocator setting (auto, deployments or sessions;
+	// "" is auto).
+	Allocator string
 	// PrivateKey is the raw lightyear-private-key setting.
 	PrivateKey string
 	// ProtocolID returns the lightyear-protocol-id setting and whether it
@@ -77,6 +82,9 @@ type Probe struct {
 	appErr  error
 	appOK   bool
 	version *edgegap.AppVersion // nil unless the version was found
+	// api is the Edgegap API the version implies (matchmaker.AllocatorSessions
+	// or AllocatorDeployments) and why; "" unless the version was read.
+	api, apiWhy string
 }
 
 // Checks is the checklist, in order.
@@ -88,6 +96,8 @@ var Checks = []Check{
 	{"app exists and active", checkApp},
 	{"version exists and active", checkVersion},
 	{"docker tag pinned", checkDockerTag},
+	{"edgegap api", checkAPI},
+	{"allocator", checkAllocator},
 	{"lightyear private key", checkPrivateKey},
 	{"lightyear protocol id", checkProtocolID},
 }
@@ -232,6 +242,62 @@ func checkDockerTag(_ context.Context, p *Probe) Item {
 		return item(Warn, fmt.Sprintf("tag %q", p.version.DockerTag), "Edgegap caches images aggressively: 'latest' silently serves an old build; use a version tag")
 	}
 	return item(OK, p.version.DockerTag, "")
+}
+
+// checkAPI says which Edgegap API the version implies (sessions with a Seat
+// or Match session_config, else deployments: the rule of allocator auto)
+// and whether the key may use it: one listing of that API, one item long.
+func checkAPI(ctx context.Context, p *Probe) Item {
+	if p.version == nil {
+		return item(Skip, "needs the version", "")
+	}
+	api, why, err := matchmaker.ResolveAllocator(ctx, p.eg, matchmaker.AllocatorAuto, p.cfg.AppName, p.cfg.AppVersion)
+	if err != nil {
+		return item(Fail, err.Error(), "is edgegap-url right and reachable?")
+	}
+	p.api, p.apiWhy = api, why
+	detail := api + ": " + why
+	if api == matchmaker.AllocatorSessions {
+		_, err = p.eg.ListSessions(ctx, 1, 1)
+	} else {
+		_, err = p.eg.ListDeploymentsPage(ctx, edgegap.DeploymentQuery{}, 1, 1)
+	}
+	switch {
+	case edgegap.IsUnauthorized(err) || errors.Is(err, edgegap.ErrForbidden):
+		return item(Fail, detail+"; the key may not use the "+api+" API", "use an API key of the organisation that owns the app, with access to "+api)
+	case edgegap.IsNotFound(err):
+		return item(Fail, detail+"; "+p.eg.BaseURL()+" does not serve the "+api+" API", "Edgegap's 2026 API has no sessions: remove the version's session_config (or set allocator deployments)")
+	case err != nil:
+		return item(Fail, detail+"; listing "+api+": "+err.Error(), "is edgegap-url right and reachable?")
+	}
+	return item(OK, detail+"; the key can use it", "")
+}
+
+// checkAllocator says which allocator the allocator setting resolves to and
+// why (matchmaker.ResolveAllocator), and fails sessions on a version
+// without a Seat or Match session_config (Edgegap refuses its sessions).
+func checkAllocator(ctx context.Context, p *Probe) Item {
+	setting := p.cfg.Allocator
+	if setting == "" {
+		setting = matchmaker.AllocatorAuto
+	}
+	var name, why string
+	switch {
+	case setting != matchmaker.AllocatorAuto:
+		var err error
+		if name, why, err = matchmaker.ResolveAllocator(ctx, p.eg, setting, p.cfg.AppName, p.cfg.AppVersion); err != nil {
+			return item(Fail, err.Error(), "set allocator to auto, deployments or sessions")
+		}
+	case p.api == "":
+		return item(Skip, "auto needs the version", "")
+	default:
+		name, why = p.api, "auto: "+p.apiWhy
+	}
+	detail := name + " (" + why + ")"
+	if name == matchmaker.AllocatorSessions && p.api == matchmaker.AllocatorDeployments {
+		return item(Fail, detail+", but "+p.apiWhy+": Edgegap refuses its sessions", "set allocator to auto or deployments")
+	}
+	return item(OK, detail, "")
 }
 
 func checkPrivateKey(_ context.Context, p *Probe) Item {

@@ -3,6 +3,10 @@ package check
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -192,5 +196,78 @@ func TestFailures(t *testing.T) {
 	items := Run(context.Background(), cfg)
 	if got := statuses(items); got["edgegap api key"] != Fail || got["app exists and active"] != Skip {
 		t.Errorf("refused key: %+v", items)
+	}
+}
+
+func details(items []Item) map[string]Item {
+	m := map[string]Item{}
+	for _, it := range items {
+		m[it.Check] = it
+	}
+	return m
+}
+
+// The API row says which Edgegap API the version implies (sessions with a
+// Seat session_config, deployments without one) and that the key can use
+// it; the allocator row says what the setting resolves to and why, and
+// fails sessions on a version without session_config.
+func TestAPIAndAllocator(t *testing.T) {
+	e := newEnv(t, edgegapsim.App{Name: "game", Versions: []edgegapsim.Version{{Name: "v1", DockerTag: "v1"}, {Name: "v2", DockerTag: "v2", NoSessionConfig: true}}})
+	for _, c := range []struct {
+		version, allocator string
+		api, alloc         Status
+		apiHas, allocHas   string
+	}{
+		{"v1", "", OK, OK, "sessions: app version has a Seat session_config; the key can use it", "sessions (auto: app version has a Seat session_config)"},
+		{"v2", "", OK, OK, "deployments: app version has no Seat or Match session_config; the key can use it", "deployments (auto: app version has no"},
+		{"v2", "auto", OK, OK, "deployments:", "deployments (auto:"},
+		{"v1", "deployments", OK, OK, "sessions:", "deployments (set by allocator)"},
+		{"v2", "sessions", OK, Fail, "deployments:", "Edgegap refuses its sessions"},
+		{"v404", "", Skip, Skip, "needs the version", "auto needs the version"},
+		{"v404", "deployments", Skip, OK, "needs the version", "deployments (set by allocator)"},
+	} {
+		t.Run(c.version+"/"+c.allocator, func(t *testing.T) {
+			cfg := e.config(t)
+			cfg.AppVersion, cfg.Allocator = c.version, c.allocator
+			got := details(Run(context.Background(), cfg))
+			api, alloc := got["edgegap api"], got["allocator"]
+			if api.Status != c.api || !strings.Contains(api.Detail, c.apiHas) {
+				t.Errorf("api row %+v, want %s with %q", api, c.api, c.apiHas)
+			}
+			if alloc.Status != c.alloc || !strings.Contains(alloc.Detail, c.allocHas) {
+				t.Errorf("allocator row %+v, want %s with %q", alloc, c.alloc, c.allocHas)
+			}
+			if alloc.Status == Fail && alloc.Hint == "" {
+				t.Error("allocator fails without a hint")
+			}
+		})
+	}
+	// An Edgegap that does not serve the sessions API (the 2026 API: the
+	// simulator behind a proxy without /v1/sessions) fails the row of a
+	// session_config version, saying so.
+	target, err := url.Parse(e.sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	no2024 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/session") {
+			http.Error(w, `{"message":"Not Found"}`, http.StatusNotFound)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(no2024.Close)
+	cfg := e.config(t)
+	cfg.Edgegap = func() (*edgegap.Client, error) {
+		c, err := edgegap.New(edgegap.Config{BaseURL: no2024.URL, APIKey: edgegapsim.DefaultAPIKey})
+		if err == nil {
+			t.Cleanup(c.CloseIdleConnections)
+		}
+		return c, err
+	}
+	api := details(Run(context.Background(), cfg))["edgegap api"]
+	if api.Status != Fail || !strings.Contains(api.Detail, "does not serve the sessions API") || api.Hint == "" {
+		t.Errorf("no sessions API: %+v", api)
 	}
 }

@@ -23,9 +23,11 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/caargs"
 	"github.com/bevygap/bevygap/internal/cli/check"
 	"github.com/bevygap/bevygap/internal/cli/configcmd"
+	"github.com/bevygap/bevygap/internal/cli/deployments"
 	"github.com/bevygap/bevygap/internal/cli/dev"
 	"github.com/bevygap/bevygap/internal/cli/edgegapcmd"
 	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/cli/fleet"
 	"github.com/bevygap/bevygap/internal/cli/gameservercmd"
 	"github.com/bevygap/bevygap/internal/cli/kv"
 	"github.com/bevygap/bevygap/internal/cli/play"
@@ -100,7 +102,7 @@ for byte, and shares state with them through NATS JetStream.`,
 	)
 	for group, cmds := range map[string][]*cobra.Command{
 		"run":   {serve.NewCmdServe(f, nil), gameservercmd.NewCmdGameserver(f)},
-		"admin": {kv.NewCmdKV(f), sessions.NewCmdSessions(f), token.NewCmdToken(f), caargs.NewCmdCAArgs(f, nil), check.NewCmdCheck(f, nil), configcmd.NewCmdConfig(f)},
+		"admin": {kv.NewCmdKV(f), sessions.NewCmdSessions(f), deployments.NewCmdDeployments(f), fleet.NewCmdFleet(f, nil), fleet.NewCmdSeats(f), token.NewCmdToken(f), caargs.NewCmdCAArgs(f, nil), check.NewCmdCheck(f, nil), configcmd.NewCmdConfig(f)},
 		"test":  {dev.NewCmdDev(f, nil), play.NewCmdPlay(f, nil), edgegapcmd.NewCmdEdgegap(f)},
 	} {
 		for _, c := range cmds {

@@ -108,9 +108,9 @@ type fleet struct {
 }
 
 // scopeTag identifies this namespace, app and version among bevygap's
-// deployments (a tag has a bounded length; the hash keeps it short).
+// deployments (ScopeTag).
 func (f *fleet) scopeTag() string {
-	return TagScope + state.LeaseKey(f.m.cfg.Store.Names.Namespace, f.m.cfg.AppName, f.m.cfg.AppVersion)[2:18]
+	return ScopeTag(f.m.cfg.Store.Names.Namespace, f.m.cfg.AppName, f.m.cfg.AppVersion)
 }
 
 func (f *fleet) tags(intent string) []string {

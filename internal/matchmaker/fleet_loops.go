@@ -223,6 +223,11 @@ func (f *fleet) reconcile(ctx context.Context, dryRun bool) (FleetReconcileResul
 		if seen[d.ID] || d.State == state.DeploymentGone || now.Sub(d.Created) < f.cfg.ReconcileGrace {
 			continue
 		}
+		// The ledger holds every scope of the namespace; Edgegap was asked
+		// for this one's deployments only.
+		if d.App != f.m.cfg.AppName || d.Version != f.m.cfg.AppVersion {
+			continue
+		}
 		// An intent whose creator may still be calling Edgegap (waiting
 		// for the deploy budget, or for the answer) is not given up yet.
 		if d.RequestID == "" && now.Sub(d.Created) < deployCallTimeout+5*time.Second {
@@ -239,7 +244,7 @@ func (f *fleet) reconcile(ctx context.Context, dryRun bool) (FleetReconcileResul
 }
 
 func (f *fleet) reconcileListed(ctx context.Context, e edgegap.DeploymentSummary, d *state.Deployment, now time.Time, dryRun bool, r *FleetReconcileResult) {
-	started, _ := time.Parse(time.RFC3339, e.StartTime)
+	started, _ := edgegap.ParseTime(e.StartTime)
 	switch {
 	case d == nil:
 		if !started.IsZero() && now.Sub(started) < f.cfg.ReconcileGrace {

@@ -44,12 +44,15 @@ func NewCmdCheck(f *factory.Factory, runF func(context.Context, *Options) error)
 	o := &Options{F: f}
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Check NATS, the buckets, the Edgegap app and version, and the Lightyear settings",
+		Short: "Check NATS, the buckets, the Edgegap app, version, API and allocator, and the Lightyear settings",
 		Long: `Check everything bevygap needs, one row each (ok, warn or fail, with a hint):
 NATS reachable, JetStream enabled, the bevygap buckets present and compatible
 with the Rust side, the Edgegap API key accepted, the app and version existing
-and active, the version's docker tag not "latest", the Lightyear private key
-not all zeros and the protocol id set. Exit 1 when any check fails; --strict
+and active, the version's docker tag not "latest", the Edgegap API the version
+implies (sessions when it has a Seat or Match session_config, else
+deployments) and whether the key can use it, the allocator the allocator
+setting resolves to and why, the Lightyear private key not all zeros and the
+protocol id set. Exit 1 when any check fails; --strict
 counts warnings as failures.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,7 +65,7 @@ counts warnings as failures.`,
 	cmd.Flags().BoolVar(&o.Strict, "strict", false, "treat warnings as failures")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 15*time.Second, "give up on the checks after this long")
 	settings.AddFlags(cmd.Flags(), "nats-host", "nats-user", "nats-password", "nats-ca", "nats-ca-contents", "nats-insecure", "nats-namespace",
-		"edgegap-url", "edgegap-api-key", "app-name", "app-version", "lightyear-private-key", "lightyear-protocol-id")
+		"edgegap-url", "edgegap-api-key", "app-name", "app-version", "allocator", "lightyear-private-key", "lightyear-protocol-id")
 	return cmd
 }
 
@@ -121,7 +124,7 @@ func Run(ctx context.Context, f *factory.Factory) []Item {
 		Names:   func() (state.Names, error) { return names, nerr },
 		Connect: func(ctx context.Context) (*nats.Conn, error) { return f.NATS(ctx, "bevygap-check") },
 		Edgegap: func() (*edgegap.Client, error) { return f.Edgegap(factory.EdgegapOptions{}) },
-		AppName: cfg.Matchmaker.AppName, AppVersion: cfg.Matchmaker.AppVersion,
+		AppName: cfg.Matchmaker.AppName, AppVersion: cfg.Matchmaker.AppVersion, Allocator: cfg.Matchmaker.Allocator,
 		PrivateKey: cfg.Matchmaker.PrivateKey,
 		ProtocolID: func() (uint64, bool, error) {
 			return cfg.Matchmaker.ProtocolID, f.Settings.Source("lightyear-protocol-id") == "default", nil

@@ -66,8 +66,8 @@ func TestAllGood(t *testing.T) {
 			t.Errorf("%s: %s %s", it.Check, it.Status, it.Detail)
 		}
 	}
-	if len(items) != 9 {
-		t.Fatalf("%d checks, want 9", len(items))
+	if len(items) != 11 {
+		t.Fatalf("%d checks, want 11", len(items))
 	}
 	tr := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "check")
 	golden.Assert(t, "all-good.plain.golden", []byte(portRE.ReplaceAllString(tr.Stdout, "127.0.0.1:<port>")))
@@ -124,6 +124,38 @@ func TestIncompatibleBucketFails(t *testing.T) {
 	for _, it := range items {
 		if it.Check == "buckets compatible" && (it.Status != "fail" || !strings.Contains(it.Detail, "max_age")) {
 			t.Fatalf("incompatible bucket: %+v", it)
+		}
+	}
+	if r.Code != 1 {
+		t.Fatalf("exit %d", r.Code)
+	}
+}
+
+// A version without session_config implies the deployments API; allocator
+// sessions on it fails with a hint (--allocator is the setting's flag).
+func TestDeploymentsVersion(t *testing.T) {
+	t.Parallel()
+	sim, err := edgegapsim.Start(context.Background(), edgegapsim.Config{Apps: []edgegapsim.App{{Name: "game", Versions: []edgegapsim.Version{{Name: "v2", DockerTag: "v2", NoSessionConfig: true}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	vars := map[string]string{"EDGEGAP_API_KEY": edgegapsim.DefaultAPIKey, "BEVYGAP_EDGEGAP_URL": sim.URL(), "BEVYGAP_APP_NAME": "game", "BEVYGAP_APP_VERSION": "v2", "NATS_HOST": "127.0.0.1:1"}
+	items, _ := run(t, vars)
+	byName := map[string]item{}
+	for _, it := range items {
+		byName[it.Check] = it
+	}
+	if it := byName["edgegap api"]; it.Status != "ok" || !strings.HasPrefix(it.Detail, "deployments: app version has no Seat or Match session_config") {
+		t.Errorf("api row: %+v", it)
+	}
+	if it := byName["allocator"]; it.Status != "ok" || !strings.HasPrefix(it.Detail, "deployments (auto:") {
+		t.Errorf("allocator row: %+v", it)
+	}
+	items, r := run(t, vars, "--allocator", "sessions")
+	for _, it := range items {
+		if it.Check == "allocator" && (it.Status != "fail" || !strings.Contains(it.Detail, "refuses its sessions") || !strings.Contains(it.Hint, "deployments")) {
+			t.Errorf("allocator sessions on a deployments version: %+v", it)
 		}
 	}
 	if r.Code != 1 {
