@@ -451,3 +451,42 @@ func TestFleetTwoReplicasGameServersNeverOverfilled(t *testing.T) {
 		t.Fatalf("60 players on %d deployments of 6 seats", len(perDeployment))
 	}
 }
+
+// A deployment that is not ready within ready-timeout is stopped and its
+// waiting player placed once more, on a new deployment.
+func TestFleetReadyTimeoutReplaces(t *testing.T) {
+	var first atomic.Bool
+	s := newStack(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+		if first.CompareAndSwap(false, true) {
+			// Ready long after the ready timeout (Edgegap's stop of a
+			// deployment that is not ready yet waits until it is).
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+		return edgegapsim.DeployHandle{}, nil
+	}})
+	cfg := s.fleetConfig(true)
+	cfg.ReadyTimeout = 500 * time.Millisecond
+	cfg.Heartbeat = 100 * time.Millisecond
+	s.start(cfg)
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if lastKind(fb) != protocol.KindReady {
+		t.Fatalf("not re-placed after the ready timeout: %v", fb)
+	}
+	placedAgain := false
+	for _, f := range fb {
+		placedAgain = placedAgain || strings.HasPrefix(f.Progress, "Placing again")
+	}
+	if st := s.sim.Stats(); st.DeploymentsCreated != 2 || !placedAgain {
+		t.Fatalf("%d deployments created (want 2), progress said placing again: %v", st.DeploymentsCreated, placedAgain)
+	}
+	// The one that never got ready is stopped.
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n := s.sim.Stats().LiveDeployments; n != 1 {
+			return fmt.Errorf("%d live deployments, want 1", n)
+		}
+		return nil
+	})
+}
