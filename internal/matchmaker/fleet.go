@@ -349,7 +349,7 @@ func (f *fleet) deploy(ctx context.Context, d *state.Deployment, clientIP string
 		log.Info("deployment created", "request_id", created.RequestID, "client_ip", clientIP)
 		f.m.metrics.fleetCreated.Inc()
 		nd, uerr := f.ledger.Update(wctx, d.ID, func(r *state.Deployment) error {
-			r.RequestID = created.RequestID
+			r.RequestID, r.Accepted = created.RequestID, f.m.cfg.Now().UTC()
 			if r.State == state.DeploymentRequested {
 				r.State = state.DeploymentDeploying
 			}

@@ -220,7 +220,10 @@ func (f *fleet) reconcile(ctx context.Context, dryRun bool) (FleetReconcileResul
 		f.reconcileListed(ctx, e, d, now, dryRun, &r)
 	}
 	for _, d := range recs {
-		if seen[d.ID] || d.State == state.DeploymentGone || now.Sub(d.Created) < f.cfg.ReconcileGrace {
+		// Young records are spared: Edgegap's list may predate them (the
+		// age counts from Edgegap's answer when there is one: a create can
+		// wait long for its budget after the intent was recorded).
+		if seen[d.ID] || d.State == state.DeploymentGone || now.Sub(d.Created) < f.cfg.ReconcileGrace || now.Sub(d.Accepted) < f.cfg.ReconcileGrace {
 			continue
 		}
 		// The ledger holds every scope of the namespace; Edgegap was asked
@@ -267,7 +270,7 @@ func (f *fleet) reconcileListed(ctx context.Context, e edgegap.DeploymentSummary
 			return
 		}
 		nd, err := f.ledger.Update(ctx, d.ID, func(x *state.Deployment) error {
-			x.RequestID, x.Reason = e.RequestID, ""
+			x.RequestID, x.Reason, x.Accepted = e.RequestID, "", now.UTC()
 			if x.State == state.DeploymentRequested {
 				x.State = state.DeploymentDeploying
 			}

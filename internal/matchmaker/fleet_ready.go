@@ -141,7 +141,7 @@ func (f *fleet) markReady(ctx context.Context, id string, st *edgegap.Deployment
 		// ready webhook (by its intent tag) adopts it.
 		adopted = d.RequestID == ""
 		if d.RequestID == "" {
-			d.RequestID = st.RequestID
+			d.RequestID, d.Accepted = st.RequestID, f.m.cfg.Now().UTC()
 		}
 		d.PublicIP, d.FQDN, d.Ready = st.PublicIP, st.FQDN, f.m.cfg.Now().UTC()
 		d.Ports = map[string]state.FleetPort{}

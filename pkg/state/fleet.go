@@ -74,24 +74,26 @@ type FleetSeat struct {
 // seat's membership and the deployment's seat count change in one
 // compare-and-set: no replica can ever put more than Capacity players on it.
 type Deployment struct {
-	ID         string               `json:"id"`
-	RequestID  string               `json:"request_id,omitempty"`
-	App        string               `json:"app"`
-	Version    string               `json:"version"`
-	State      DeploymentState      `json:"state"`
-	PublicIP   string               `json:"public_ip,omitempty"`
-	FQDN       string               `json:"fqdn,omitempty"`
-	Ports      map[string]FleetPort `json:"ports,omitempty"`
-	Location   string               `json:"location,omitempty"`
-	Capacity   int                  `json:"capacity"`
-	Seats      map[string]FleetSeat `json:"seats,omitempty"`
-	Created    time.Time            `json:"created"`
-	Ready      time.Time            `json:"ready,omitzero"`
-	Changed    time.Time            `json:"changed"`
-	EmptySince time.Time            `json:"empty_since,omitzero"`
-	Reason     string               `json:"reason,omitempty"`
-	Tags       []string             `json:"tags,omitempty"`
-	Attempts   int                  `json:"attempts,omitempty"`
+	ID        string               `json:"id"`
+	RequestID string               `json:"request_id,omitempty"`
+	App       string               `json:"app"`
+	Version   string               `json:"version"`
+	State     DeploymentState      `json:"state"`
+	PublicIP  string               `json:"public_ip,omitempty"`
+	FQDN      string               `json:"fqdn,omitempty"`
+	Ports     map[string]FleetPort `json:"ports,omitempty"`
+	Location  string               `json:"location,omitempty"`
+	Capacity  int                  `json:"capacity"`
+	Seats     map[string]FleetSeat `json:"seats,omitempty"`
+	Created   time.Time            `json:"created"`
+	// Accepted is when Edgegap's answer (the request id) was recorded.
+	Accepted   time.Time `json:"accepted,omitzero"`
+	Ready      time.Time `json:"ready,omitzero"`
+	Changed    time.Time `json:"changed"`
+	EmptySince time.Time `json:"empty_since,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
+	Tags       []string  `json:"tags,omitempty"`
+	Attempts   int       `json:"attempts,omitempty"`
 
 	// Revision is the KV revision this copy was read at (not stored).
 	Revision uint64 `json:"-"`
