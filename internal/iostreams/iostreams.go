@@ -21,7 +21,7 @@ type IOStreams struct {
 	ErrOut io.Writer
 
 	stdinTTY, stdoutTTY, stderrTTY bool
-	colorEnabled                   bool
+	colorEnabled, stderrColor      bool
 	width                          int
 }
 
@@ -32,7 +32,9 @@ func System() *IOStreams {
 	s.stdoutTTY = isTerminal(os.Stdout)
 	s.stderrTTY = isTerminal(os.Stderr)
 	_, noColor := os.LookupEnv("NO_COLOR")
-	s.colorEnabled = s.stdoutTTY && !noColor && os.Getenv("TERM") != "dumb"
+	colour := !noColor && os.Getenv("TERM") != "dumb"
+	s.colorEnabled = s.stdoutTTY && colour
+	s.stderrColor = s.stderrTTY && colour
 	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
 		s.width = w
 	}
@@ -61,11 +63,22 @@ func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 // CanPrompt reports whether the user can answer a question.
 func (s *IOStreams) CanPrompt() bool { return s.stdinTTY && s.stdoutTTY }
 
-// ColorEnabled reports whether output may carry colour.
+// ColorEnabled reports whether stdout may carry colour.
 func (s *IOStreams) ColorEnabled() bool { return s.colorEnabled }
 
-// SetColorEnabled overrides colour (e.g. --no-color).
-func (s *IOStreams) SetColorEnabled(on bool) { s.colorEnabled = on }
+// StderrColorEnabled reports whether stderr may carry colour: only when it
+// is a terminal itself (`2>file` gets no escape codes).
+func (s *IOStreams) StderrColorEnabled() bool { return s.stderrColor }
+
+// SetColorEnabled overrides colour on both streams (--no-color turns it
+// off; tests turn it on).
+func (s *IOStreams) SetColorEnabled(on bool) { s.colorEnabled, s.stderrColor = on, on }
+
+// SetStdoutTTY marks stdout alone as a terminal (or not), for tests.
+func (s *IOStreams) SetStdoutTTY(tty bool) { s.stdoutTTY = tty }
+
+// SetStderrTTY marks stderr alone as a terminal (or not), for tests.
+func (s *IOStreams) SetStderrTTY(tty bool) { s.stderrTTY = tty }
 
 // TerminalWidth is the width of the terminal, 80 when unknown.
 func (s *IOStreams) TerminalWidth() int {

@@ -19,7 +19,9 @@ type GetOptions struct {
 func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Command {
 	o := &GetOptions{D: d}
 	return &cobra.Command{
-		Use:   "get <bucket> <key>",
+		Use: "get <bucket> <key>",
+		Example: `  bevygap kv get sessions_eg2ly 950dd2eaff09-S
+  bevygap kv get active_connections 950dd2eaff09-S -o json --jq .revision`,
 		Short: "Print the value of a key (raw; -o json adds metadata)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,11 +53,14 @@ func getRun(ctx context.Context, o *GetOptions) error {
 		out.Operation = opName(e.Operation())
 		return output.WriteJSON(io.Out, out)
 	}
-	if _, err := io.Out.Write(e.Value()); err != nil {
+	// The raw value, newline-terminated like every line bevygap prints
+	// (natscli does the same); -o json keeps the exact bytes.
+	v := e.Value()
+	if _, err := io.Out.Write(v); err != nil {
 		return err
 	}
-	if io.IsStdoutTTY() {
-		fmt.Fprintln(io.Out)
+	if len(v) == 0 || v[len(v)-1] != '\n' {
+		_, err = fmt.Fprintln(io.Out)
 	}
-	return nil
+	return err
 }

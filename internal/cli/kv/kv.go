@@ -45,7 +45,10 @@ func DepsOf(f *factory.Factory) *Deps {
 func NewCmdKV(f *factory.Factory) *cobra.Command {
 	d := DepsOf(f)
 	cmd := &cobra.Command{
-		Use:   "kv <command>",
+		Use: "kv <command>",
+		Example: `  bevygap kv ls
+  bevygap kv keys active_connections
+  bevygap kv watch --initial`,
 		Short: "Inspect and purge the NATS key-value buckets",
 		Long: `Inspect and purge NATS JetStream key-value buckets: the five bevygap buckets
 (sessions_eg2ly, sessions_ly2eg, active_connections, unclaimed_sessions,
@@ -135,7 +138,7 @@ func opName(op jetstream.KeyValueOp) string {
 	case jetstream.KeyValuePut:
 		return "PUT"
 	case jetstream.KeyValueDelete:
-		return "DEL"
+		return "DELETE"
 	case jetstream.KeyValuePurge:
 		return "PURGE"
 	}

@@ -109,10 +109,14 @@ func TestRmAndPurge(t *testing.T) {
 	if ok, _ := e.store.IsUnclaimed(context.Background(), "aaaaaaaaaaaa-S"); !ok {
 		t.Fatal("rm with a missing key removed the others")
 	}
-	// On a terminal, answering no cancels.
+	// On a terminal, answering no cancels quietly (like gh): exit 2 as
+	// without --yes, no error line, nothing removed.
 	r = e.run(clitest.Opts{TTY: true, Stdin: "n\n"}, "kv", "rm", "unclaimed_sessions", "aaaaaaaaaaaa-S")
-	if r.Code != 1 || !strings.Contains(r.Stderr, "cancelled") {
+	if r.Code != 2 || strings.Contains(r.Stderr, "Error") || r.Stderr != "Delete 1 key(s) of bucket unclaimed_sessions? [y/N] " {
 		t.Fatalf("declined rm: exit %d, %q", r.Code, r.Stderr)
+	}
+	if ok, _ := e.store.IsUnclaimed(context.Background(), "aaaaaaaaaaaa-S"); !ok {
+		t.Fatal("declined rm removed the key")
 	}
 	// Answering yes removes.
 	r = e.run(clitest.Opts{TTY: true, Stdin: "y\n"}, "kv", "rm", "unclaimed_sessions", "aaaaaaaaaaaa-S")
@@ -177,14 +181,14 @@ func watchEvents(t *testing.T, e *env, args ...string) string {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 5e9, 2e7, func() error {
-		if !strings.Contains(out.String(), "DEL") {
+		if !strings.Contains(out.String(), "DELETE") {
 			return errNotYet
 		}
 		return nil
 	})
 	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("watch exit %d: %s", code, errOut.String())
+	if code := <-done; code != 130 {
+		t.Fatalf("watch exit %d after Ctrl-C, want 130: %s", code, errOut.String())
 	}
 	return out.String()
 }

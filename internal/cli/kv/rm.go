@@ -31,7 +31,9 @@ type Removal struct {
 func NewCmdRm(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
 	o := &RmOptions{D: d}
 	cmd := &cobra.Command{
-		Use:   "rm <bucket> <key>...",
+		Use: "rm <bucket> <key>...",
+		Example: `  bevygap kv rm cert_digests 127.0.0.2
+  bevygap kv rm unclaimed_sessions 950dd2eaff09-S --yes`,
 		Short: "Delete keys (asks first; --yes when not on a terminal)",
 		Long: `Delete keys (asks first; --yes when not on a terminal).
 
@@ -56,7 +58,9 @@ active_connections queues that session for deletion, disconnecting its player.`,
 func NewCmdPurge(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
 	o := &RmOptions{D: d, Purge: true}
 	cmd := &cobra.Command{
-		Use:   "purge <bucket> [<key>...]",
+		Use: "purge <bucket> [<key>...]",
+		Example: `  bevygap kv purge cert_digests --yes
+  bevygap kv purge sessions_eg2ly 950dd2eaff09-S`,
 		Short: "Purge keys and their history, or every key of the bucket (asks first; --yes when not on a terminal)",
 		Long: `Purge keys and their history, or every key of the bucket (asks first; --yes
 when not on a terminal).

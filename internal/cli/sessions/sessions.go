@@ -37,7 +37,9 @@ func DepsOf(f *factory.Factory) *Deps {
 func NewCmdSessions(f *factory.Factory) *cobra.Command {
 	d := DepsOf(f)
 	cmd := &cobra.Command{
-		Use:   "sessions <command>",
+		Use: "sessions <command>",
+		Example: `  bevygap sessions ls
+  bevygap sessions prune`,
 		Short: "List, inspect, delete and prune Edgegap sessions",
 		Long: `List, inspect, delete and prune Edgegap sessions. Every running session keeps
 a paid server alive: prune finds the ones nothing will ever clean up.`,
