@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
+
 	"github.com/bevygap/bevygap/internal/output"
 )
 
@@ -22,8 +24,9 @@ func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Co
 		Use: "get <bucket> <key>",
 		Example: `  bevygap kv get sessions_eg2ly 950dd2eaff09-S
   bevygap kv get active_connections 950dd2eaff09-S -o json --jq .revision`,
-		Short: "Print the value of a key (raw; -o json adds metadata)",
-		Args:  cobra.ExactArgs(2),
+		Short:             "Print the value of a key (raw; -o json adds metadata)",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: complete.Nth(false, d.completeBucket(), complete.Func(d.Prepare, complete.Keys(d.NATS))),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Key = args[0], args[1]
 			if runF != nil {

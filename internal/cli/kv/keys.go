@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
+
 	"github.com/bevygap/bevygap/internal/output"
 )
 
@@ -25,8 +27,9 @@ func NewCmdKeys(d *Deps, runF func(context.Context, *KeysOptions) error) *cobra.
 		Example: `  bevygap kv keys unclaimed_sessions
   bevygap kv keys cert_digests -o wide
   bevygap kv keys sessions_eg2ly -o json --jq '.[].key'`,
-		Short: "List the keys of a bucket with value, revision and age",
-		Args:  cobra.ExactArgs(1),
+		Short:             "List the keys of a bucket with value, revision and age",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: complete.Nth(false, d.completeBucket()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket = args[0]
 			if runF != nil {

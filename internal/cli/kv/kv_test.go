@@ -216,3 +216,49 @@ func TestWatch(t *testing.T) {
 	golden.Assert(t, "watch.json.golden", lastTwo(out))
 	golden.Assert(t, "watch.plain.golden", lastTwo(watchEvents(t, e)))
 }
+
+// -o table shortens long values with …; -o wide and plain never do.
+func TestWideNeverTruncates(t *testing.T) {
+	e := setup(t)
+	e.seed()
+	digest := "e3:76:4d:" + strings.Repeat("ab:", 29) + "ff"
+	r := e.run(clitest.Opts{}, "kv", "keys", "cert_digests", "-o", "table")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "KEY") || !strings.Contains(r.Stdout, "…") || strings.Contains(r.Stdout, digest) {
+		t.Fatalf("-o table piped: exit %d %q", r.Code, r.Stdout)
+	}
+	for _, f := range []string{"wide", "plain"} {
+		r = e.run(clitest.Opts{TTY: true}, "kv", "keys", "cert_digests", "-o", f)
+		if r.Code != 0 || !strings.Contains(r.Stdout, digest) || strings.Contains(r.Stdout, "…") {
+			t.Fatalf("-o %s: exit %d %q", f, r.Code, r.Stdout)
+		}
+	}
+}
+
+// `bevygap kv keys <TAB>` through cobra's __complete lists the buckets of
+// the live NATS server; the second argument of kv get completes keys.
+func TestCompletesBucketsAndKeys(t *testing.T) {
+	e := setup(t)
+	e.seed()
+	r := e.run(clitest.Opts{}, "__complete", "kv", "keys", "")
+	for _, b := range []string{"active_connections", "cert_digests", "sessions_eg2ly", "sessions_ly2eg", "unclaimed_sessions"} {
+		if !strings.Contains(r.Stdout, b+"\n") {
+			t.Fatalf("kv keys <TAB> lacks %s: %q %q", b, r.Stdout, r.Stderr)
+		}
+	}
+	if !strings.HasSuffix(r.Stdout, ":4\n") || strings.Contains(r.Stdout, "go.mod") {
+		t.Fatalf("kv keys <TAB> should offer no files: %q", r.Stdout)
+	}
+	r = e.run(clitest.Opts{}, "__complete", "kv", "get", "unclaimed_sessions", "a")
+	if !strings.Contains(r.Stdout, "aaaaaaaaaaaa-S\n") || strings.Contains(r.Stdout, "bbbbbbbbbbbb-S") {
+		t.Fatalf("kv get unclaimed_sessions a<TAB>: %q", r.Stdout)
+	}
+	r = e.run(clitest.Opts{}, "__complete", "kv", "watch", "active_connections", "un")
+	if !strings.Contains(r.Stdout, "unclaimed_sessions\n") {
+		t.Fatalf("kv watch active_connections un<TAB>: %q", r.Stdout)
+	}
+	// No NATS: nothing offered, silently, within the bound.
+	r = e.run(clitest.Opts{Env: map[string]string{"NATS_HOST": "127.0.0.1:1", "NATS_INSECURE": "1"}}, "__complete", "kv", "keys", "")
+	if r.Stdout != ":4\n" || r.Code != 0 {
+		t.Fatalf("kv keys <TAB> without NATS: exit %d %q", r.Code, r.Stdout)
+	}
+}

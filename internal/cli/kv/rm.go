@@ -41,7 +41,8 @@ Careful with the cleanup buckets, a running matchmaker acts on them:
 removing a key from unclaimed_sessions makes the reaper forget that session
 (it will not be deleted; see bevygap sessions prune), and removing a key from
 active_connections queues that session for deletion, disconnecting its player.`,
-		Args: cobra.MinimumNArgs(2),
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: d.completeBucketKeys(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Keys = args[0], args[1:]
 			if runF != nil {
@@ -69,7 +70,8 @@ Careful with the cleanup buckets, a running matchmaker acts on them:
 purging unclaimed_sessions makes the reaper forget those sessions (they will
 not be deleted; see bevygap sessions prune), and purging active_connections
 queues every connected session for deletion, disconnecting their players.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: d.completeBucketKeys(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Keys = args[0], args[1:]
 			if runF != nil {

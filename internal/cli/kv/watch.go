@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
+
 	"github.com/bevygap/bevygap/internal/output"
 )
 
@@ -31,6 +33,7 @@ func NewCmdWatch(d *Deps, runF func(context.Context, *WatchOptions) error) *cobr
 		Long: `Print put, delete and purge events of the named buckets (default: the five
 bevygap buckets) with timestamps until interrupted. With -o json, one JSON
 object per line.`,
+		ValidArgsFunction: complete.Nth(true, d.completeBucket()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Buckets = args
 			if runF != nil {

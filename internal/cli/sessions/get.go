@@ -23,8 +23,9 @@ func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Co
 		Use: "get <session-id>",
 		Example: `  bevygap sessions get 950dd2eaff09-S
   bevygap sessions get 950dd2eaff09-S -o json --jq .deployment.public_ip`,
-		Short: "Show a session with its deployment IP and ports",
-		Args:  cobra.ExactArgs(1),
+		Short:             "Show a session with its deployment IP and ports",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: d.completeIDs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ID = args[0]
 			if runF != nil {

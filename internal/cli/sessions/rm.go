@@ -32,8 +32,9 @@ func NewCmdRm(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Comm
 		Use: "rm <session-id>...",
 		Example: `  bevygap sessions rm 950dd2eaff09-S
   bevygap sessions rm 950dd2eaff09-S aaaaaaaaaaaa-S --yes`,
-		Short: "Delete sessions (unknown or terminated ones count as already gone)",
-		Args:  cobra.MinimumNArgs(1),
+		Short:             "Delete sessions (unknown or terminated ones count as already gone)",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: d.completeIDs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
 			if runF != nil {
