@@ -301,3 +301,30 @@ func TestJQ(t *testing.T) {
 		t.Fatalf("--jq runtime error: exit %d %q %q", code, out, errOut)
 	}
 }
+
+// The .env file of the working directory is read like the Rust bevygap
+// reads it: under the real environment.
+func TestDotEnv(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dotenv := "# the Rust example file\nexport NATS_HOST=nats.example.com:4222\nBEVYGAP_APP_NAME=\"my game\" # quoted\nEDGEGAP_API_KEY='token abc'\n\n"
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(dotenv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q := `[.settings[] | select(.key == "nats-host" or .key == "app-name" or .key == "edgegap-api-key") | .value + " (" + .source + ")"] | join("; ")`
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{Dir: dir}, "config", "show", "--jq", q)
+	if r.Stdout != "nats.example.com:4222 (env NATS_HOST); [redacted] (env EDGEGAP_API_KEY); my game (env BEVYGAP_APP_NAME)\n" {
+		t.Fatalf(".env: %q %s", r.Stdout, r.Stderr)
+	}
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Dir: dir, Env: map[string]string{"NATS_HOST": "real:4222"}}, "config", "show", "--jq", q)
+	if !strings.HasPrefix(r.Stdout, "real:4222 (env NATS_HOST)") {
+		t.Fatalf("the environment wins over .env: %q", r.Stdout)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("NATS_HOST\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Dir: dir}, "config", "show")
+	if r.Code != 2 || !strings.Contains(r.Stderr, ".env: line 1: want KEY=VALUE") {
+		t.Fatalf("malformed .env: exit %d %s", r.Code, r.Stderr)
+	}
+}

@@ -202,15 +202,14 @@ func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 		}
 	}
 	f.Format = format
-	lo := settings.LoadOptions{Env: f.Env, File: g.config, Flags: cmd.Flags(), Keys: settingsKeys(cmd)}
-	if cmd.Annotations[factory.AnnotationPreset] == app.DevPreset.Name {
-		lo.Preset = app.DevPreset
-	}
-	layers, err := layers(cmd, f, g)
+	layers, err := layers(cmd, f, g) // reads .env into f.Env first
 	if err != nil {
 		return err
 	}
-	lo.Layers = layers
+	lo := settings.LoadOptions{Env: f.Env, File: g.config, Flags: cmd.Flags(), Keys: settingsKeys(cmd), Layers: layers}
+	if cmd.Annotations[factory.AnnotationPreset] == app.DevPreset.Name {
+		lo.Preset = app.DevPreset
+	}
 	loaded, err := settings.Load(lo)
 	if err != nil {
 		return err
@@ -227,12 +226,15 @@ func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 // layers are the .env file of the working directory (its values as if in
 // the environment, below the real environment) and the selected context.
 func layers(cmd *cobra.Command, f *factory.Factory, g *globalFlags) ([]settings.Layer, error) {
-	dot, err := dotenv.Read(f.Env)
-	if err != nil {
-		return nil, &factory.UsageError{Msg: err.Error()}
-	}
-	if dot != nil {
-		f.Env = dot.Env(f.Env)
+	if !f.DotEnvRead {
+		dot, err := dotenv.Read(f.Env)
+		if err != nil {
+			return nil, &factory.UsageError{Msg: err.Error()}
+		}
+		if dot != nil {
+			f.Env = dot.Env(f.Env)
+		}
+		f.DotEnvRead = true
 	}
 	var out []settings.Layer
 	if cmd.Annotations[factory.AnnotationNoContext] != "" {

@@ -209,8 +209,8 @@ func Selected(env settings.Env, flag string, f *File) string {
 }
 
 // Apply returns the selected context as a settings layer, or nil when no
-// context is selected. Secrets of settings the command reads (used) are
-// resolved; an unresolvable one is an ErrContext.
+// context is selected. Secrets are resolved; one that does not resolve is
+// an ErrContext when the command reads it (used), else left out.
 func Apply(env settings.Env, flag string, used map[string]bool) (*settings.Layer, error) {
 	if flag == "" && env.Get(EnvName) == "" {
 		if _, err := Path(env); err != nil {
@@ -234,11 +234,11 @@ func Apply(env settings.Env, flag string, used map[string]bool) (*settings.Layer
 		vals[k] = v
 	}
 	for k, ref := range c.Secrets {
-		if !used[k] {
-			continue
-		}
 		v, err := Resolve(env, ref)
 		if err != nil {
+			if !used[k] {
+				continue // not read by this command: no reason to fail it
+			}
 			return nil, fmt.Errorf("%w %s: %s from %s: %v", ErrContext, name, k, Describe(ref), err)
 		}
 		vals[k] = v

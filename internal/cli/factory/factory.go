@@ -41,8 +41,10 @@ const (
 type Factory struct {
 	IOStreams *iostreams.IOStreams
 	Now       func() time.Time
-	// Env is the environment and working directory settings are loaded from.
-	Env settings.Env
+	// Env is the environment and working directory settings are loaded from
+	// (with the .env file's variables below the real ones, once read).
+	Env        settings.Env
+	DotEnvRead bool
 
 	// Set by the root command before a command runs.
 	Settings *settings.Loaded
