@@ -96,7 +96,9 @@ func run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	c := &Collector{JS: js, Names: names, MetricsURL: urls, HTTP: &http.Client{Timeout: o.Interval}, Now: o.Now}
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	defer tr.CloseIdleConnections()
+	c := &Collector{JS: js, Names: names, MetricsURL: urls, HTTP: &http.Client{Transport: tr, Timeout: o.Interval}, Now: o.Now}
 	if o.IO.CanPrompt() && o.Format().IsTable() {
 		return screen(ctx, o, c)
 	}
