@@ -120,6 +120,7 @@ func TestEveryDocumentedExitCode(t *testing.T) {
 		{"usage: unknown flag", nil, false, "", []string{"kv", "ls", "--bogus"}, 2, "unknown flag: --bogus"},
 		{"usage: bad private key", nil, false, "", []string{"token", "mint", "--private-key", "abc", "--server", "127.0.0.1:5000"}, 2, "invalid lightyear-private-key (from flag --private-key)"},
 		{"usage: bad private key (dev)", nil, false, "", []string{"dev", "--private-key", "abc"}, 2, "invalid lightyear-private-key"},
+		{"usage: dev takes serve's --gateway-listen", nil, false, "", []string{"dev", "--gateway-listen", "nohostport"}, 2, "invalid gateway-listen (from flag --gateway-listen"},
 		{"usage: bad edgegap url", nil, false, "", []string{"sessions", "ls", "--edgegap-url", "notaurl"}, 2, "invalid edgegap-url"},
 		{"usage: play url without a port", nil, false, "", []string{"play", "127.0.0.1"}, 2, `gateway url "127.0.0.1"`},
 		{"usage: play url scheme", nil, false, "", []string{"play", "ftp://127.0.0.1:3000"}, 2, "not ftp://"},

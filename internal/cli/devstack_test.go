@@ -64,7 +64,7 @@ func TestAgainstDev(t *testing.T) {
 	io.SetStdoutTTY(true)
 	io.SetColorEnabled(true)
 	done := make(chan int, 1)
-	devEnv := clitest.Opts{Env: map[string]string{"BEVYGAP_RATE_PER_MINUTE": "1", "BEVYGAP_RATE_BURST": "3"}}.Environ(t)
+	devEnv := clitest.Opts{Env: map[string]string{"BEVYGAP_RATE_PER_MINUTE": "1", "BEVYGAP_RATE_BURST": "4"}}.Environ(t)
 	go func() {
 		done <- cli.RunIn(ctx, io, devEnv, []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "50ms", "--log-level", "error"})
 	}()
@@ -120,10 +120,14 @@ func TestAgainstDev(t *testing.T) {
 	if r := run("play", "ws://"+gw, "-o", "json"); r.Code != 0 {
 		t.Fatalf("play ws://host:port: exit %d %s", r.Code, r.Stderr)
 	}
+	// With no URL, the context's gateway-url (from dev's line).
+	if r := run("play", "-o", "json"); r.Code != 0 {
+		t.Fatalf("play with the context's gateway-url: exit %d %s", r.Code, r.Stderr)
+	}
 	if r := run("play", "ws://"+gw+"/nope"); r.Code != 1 || !strings.Contains(r.Stderr, "Hint: no websocket at ws://"+gw+"/nope: the gateway's route is /matchmaker/ws") {
 		t.Fatalf("play with a wrong path: exit %d %s", r.Code, r.Stderr)
 	}
-	// The burst of 3 is spent but for one: a load run is refused, and told why.
+	// The burst of 4 is spent but for one: a load run is refused, and told why.
 	r = run("play", "--count", "4", "--concurrency", "2")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "got no seat") || !strings.Contains(r.Stderr, "Hint: ") || !strings.Contains(r.Stderr, "--rate-per-minute") {
 		t.Fatalf("refused load run: exit %d %s", r.Code, r.Stderr)

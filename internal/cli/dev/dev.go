@@ -66,6 +66,7 @@ Ctrl-C stops everything cleanly.`,
 	fl := cmd.Flags()
 	p := app.DevPreset
 	p.AddFlagAs(fl, "gateway-listen", "listen")
+	p.AddFlags(fl, "gateway-listen") // serve's name for it works too
 	p.AddFlags(fl, "edgegap-listen", "nats-listen")
 	fl.Lookup("listen").Usage = "gateway and webhook-sink address (game clients connect here; config gateway-listen; env BEVYGAP_GATEWAY_LISTEN)"
 	p.AddFlags(fl, "data-dir", "deploy-delay", "sockets", "unclaimed-ttl", "empty-ttl")
