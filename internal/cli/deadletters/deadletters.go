@@ -37,7 +37,7 @@ type Deps struct {
 
 // DepsOf takes the commands' dependencies from the factory.
 func DepsOf(f *factory.Factory) *Deps {
-	return &Deps{IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format }, Store: f.Store, Confirm: f.Confirm, Prepare: f.Prepare}
+	return &Deps{IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format }, Store: f.Store, Confirm: f.Confirm, Prepare: f.PrepareCompletion}
 }
 
 // NewCmdDeadLetters builds `bevygap deadletters`.

@@ -70,6 +70,15 @@ func (f *Factory) S() *settings.Settings {
 	return &f.Settings.Settings
 }
 
+// PrepareCompletion loads the settings for a dynamic completion of cmd
+// (Prepare, set by the root command).
+func (f *Factory) PrepareCompletion(cmd *cobra.Command) error {
+	if f.Prepare == nil {
+		return errors.New("factory: no root command to load settings")
+	}
+	return f.Prepare(cmd)
+}
+
 // NATSOptions builds connection options from the settings.
 func (f *Factory) NATSOptions(name string) natsconn.Options {
 	return app.NATSOptions(f.S().NATS, name, f.Logger)

@@ -41,7 +41,7 @@ func DepsOf(f *factory.Factory) *Deps {
 	return &Deps{
 		IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format },
 		Names: f.Names, NATS: f.NATS, ServiceNATS: f.ServiceNATS, Confirm: f.Confirm,
-		Prepare: func(cmd *cobra.Command) error { return f.Prepare(cmd) },
+		Prepare: f.PrepareCompletion,
 	}
 }
 

@@ -38,7 +38,7 @@ func DepsOf(f *factory.Factory) *Deps {
 	return &Deps{
 		IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format }, Confirm: f.Confirm,
 		Edgegap: func() (*edgegap.Client, error) { return f.Edgegap(factory.EdgegapOptions{}) },
-		Prepare: func(cmd *cobra.Command) error { return f.Prepare(cmd) },
+		Prepare: f.PrepareCompletion,
 	}
 }
 
