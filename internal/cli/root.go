@@ -145,6 +145,8 @@ func rejectUnknownSubcommands(c *cobra.Command) {
 		rejectUnknownSubcommands(sub)
 	}
 	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		// Runnable now, but its usage keeps the one "[command]" line.
+		c.SetUsageTemplate(strings.Replace(c.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 		c.Args = cobra.ArbitraryArgs
 		c.RunE = func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
