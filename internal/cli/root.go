@@ -20,11 +20,16 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bevygap/bevygap/internal/app"
+	"github.com/bevygap/bevygap/internal/build"
 	"github.com/bevygap/bevygap/internal/cli/caargs"
 	"github.com/bevygap/bevygap/internal/cli/check"
 	"github.com/bevygap/bevygap/internal/cli/configcmd"
+	"github.com/bevygap/bevygap/internal/cli/contextcmd"
+	"github.com/bevygap/bevygap/internal/cli/contexts"
+	"github.com/bevygap/bevygap/internal/cli/deadletters"
 	"github.com/bevygap/bevygap/internal/cli/deployments"
 	"github.com/bevygap/bevygap/internal/cli/dev"
+	"github.com/bevygap/bevygap/internal/cli/dotenv"
 	"github.com/bevygap/bevygap/internal/cli/edgegapcmd"
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/cli/fleet"
@@ -34,6 +39,7 @@ import (
 	"github.com/bevygap/bevygap/internal/cli/serve"
 	"github.com/bevygap/bevygap/internal/cli/sessions"
 	"github.com/bevygap/bevygap/internal/cli/token"
+	"github.com/bevygap/bevygap/internal/cli/top"
 	"github.com/bevygap/bevygap/internal/cli/version"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/matchmaker"
@@ -43,8 +49,7 @@ import (
 	"github.com/bevygap/bevygap/pkg/edgegap"
 )
 
-// Exit codes (README.md, "Commands"). Commands that run until interrupted
-// (serve, dev, gameserver, kv watch, edgegap simulate) end with 0 on Ctrl-C.
+// Exit codes (README.md "Exit codes", `bevygap help exit-codes`).
 const (
 	ExitOK          = 0
 	ExitError       = 1
@@ -57,6 +62,8 @@ const (
 type globalFlags struct {
 	config    string
 	output    string
+	jq        string
+	context   string
 	logLevel  string
 	logFormat string
 	noColor   bool
@@ -74,22 +81,32 @@ and is the admin and dev tool around them (kv, token, sessions, dev).
 
 It speaks the wire format of the Rust bevygap client and server plugins byte
 for byte, and shares state with them through NATS JetStream.`,
+		Example: `  bevygap dev
+  bevygap context add dev --nats-host 127.0.0.1:4222 --nats-insecure && bevygap context use dev
+  bevygap kv ls
+  bevygap sessions ls -o json --jq '.[].session_id'`,
+		Version:       build.Get().Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return setup(cmd, f, g)
 		},
 	}
+	f.Prepare = func(cmd *cobra.Command) error { return setup(cmd, f, g) }
+	root.SetVersionTemplate(`bevygap {{.Version}}` + "\n")
 	root.CompletionOptions.HiddenDefaultCmd = false
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.config, "config", "", "config file (default: ./bevygap.yaml, then $XDG_CONFIG_HOME/bevygap/bevygap.yaml)")
-	pf.StringVarP(&g.output, "output", "o", "", "output format: table, json or plain (default: table on a terminal, plain when piped)")
+	pf.StringVar(&g.context, "context", "", "context to use instead of the current one (env BEVYGAP_CONTEXT; see bevygap context)")
+	pf.StringVarP(&g.output, "output", "o", "", "output format: table, wide (no column shortened), plain (tab-separated, no header) or json (default: table on a terminal, plain when piped)")
+	pf.StringVar(&g.jq, "jq", "", "filter JSON output with a jq expression (implies -o json)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: auto, text or json (auto: text on a terminal, json otherwise)")
 	pf.BoolVar(&g.noColor, "no-color", false, "disable colour (also NO_COLOR)")
-	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "plain"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"auto", "text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("context", contextcmd.CompleteNames(f))
 
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &factory.UsageError{Msg: flagError(err)} })
 	root.SetOut(f.IOStreams.Out)
@@ -100,18 +117,53 @@ for byte, and shares state with them through NATS JetStream.`,
 		&cobra.Group{ID: "admin", Title: "Inspect and administer:"},
 		&cobra.Group{ID: "test", Title: "Develop and test:"},
 	)
-	for group, cmds := range map[string][]*cobra.Command{
-		"run":   {serve.NewCmdServe(f, nil), gameservercmd.NewCmdGameserver(f)},
-		"admin": {kv.NewCmdKV(f), sessions.NewCmdSessions(f), deployments.NewCmdDeployments(f), fleet.NewCmdFleet(f, nil), fleet.NewCmdSeats(f), token.NewCmdToken(f), caargs.NewCmdCAArgs(f, nil), check.NewCmdCheck(f, nil), configcmd.NewCmdConfig(f)},
-		"test":  {dev.NewCmdDev(f, nil), play.NewCmdPlay(f, nil), edgegapcmd.NewCmdEdgegap(f)},
+	for _, gc := range []struct {
+		group string
+		cmds  []*cobra.Command
+	}{
+		{"run", []*cobra.Command{serve.NewCmdServe(f, nil), gameservercmd.NewCmdGameserver(f)}},
+		{"admin", []*cobra.Command{
+			top.NewCmdTop(f, nil), kv.NewCmdKV(f), sessions.NewCmdSessions(f), deployments.NewCmdDeployments(f), fleet.NewCmdFleet(f, nil), fleet.NewCmdSeats(f), deadletters.NewCmdDeadLetters(f),
+			token.NewCmdToken(f), caargs.NewCmdCAArgs(f, nil), check.NewCmdCheck(f, nil), configcmd.NewCmdConfig(f), contextcmd.NewCmdContext(f),
+		}},
+		{"test", []*cobra.Command{dev.NewCmdDev(f, nil), play.NewCmdPlay(f, nil), edgegapcmd.NewCmdEdgegap(f)}},
 	} {
-		for _, c := range cmds {
-			c.GroupID = group
+		for _, c := range gc.cmds {
+			c.GroupID = gc.group
 			root.AddCommand(c)
 		}
 	}
 	root.AddCommand(version.NewCmdVersion(f, nil))
+	root.AddCommand(helpTopics()...)
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every command group (kv, sessions, ...)
+// answer an unknown subcommand with a usage error and suggestions, like the
+// root does, instead of printing help and exiting 0.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		// Runnable now, but its usage keeps the one "[command]" line.
+		c.SetUsageTemplate(strings.Replace(c.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // cobra's default, set only on the root
+			}
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return &factory.UsageError{Msg: msg}
+		}
+	}
 }
 
 var badFlagRE = regexp.MustCompile(`for "--([a-z0-9-]+)" flag`)
@@ -139,8 +191,26 @@ func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 	if err != nil {
 		return &factory.UsageError{Msg: err.Error()}
 	}
+	if g.jq != "" {
+		if g.output != "" && format != output.JSON {
+			return factory.UsageErrorf("--jq filters JSON: use it with -o json or without -o, not with -o %s", format)
+		}
+		q, err := output.ParseJQ(g.jq)
+		if err != nil {
+			return &factory.UsageError{Msg: err.Error()}
+		}
+		format = output.JSON
+		if f.JQ == nil { // setup runs twice for completions; filter once
+			f.JQ = q.NewFilter(f.IOStreams.Out)
+			f.IOStreams.Out = f.JQ
+		}
+	}
 	f.Format = format
-	lo := settings.LoadOptions{Env: f.Env, File: g.config, Flags: cmd.Flags(), Keys: settingsKeys(cmd)}
+	layers, err := layers(cmd, f, g) // reads .env into f.Env first
+	if err != nil {
+		return err
+	}
+	lo := settings.LoadOptions{Env: f.Env, File: g.config, Flags: cmd.Flags(), Keys: settingsKeys(cmd), Layers: layers}
 	if cmd.Annotations[factory.AnnotationPreset] == app.DevPreset.Name {
 		lo.Preset = app.DevPreset
 	}
@@ -155,6 +225,50 @@ func setup(cmd *cobra.Command, f *factory.Factory, g *globalFlags) error {
 	}
 	f.Logger = logger
 	return nil
+}
+
+// layers are the .env file of the working directory (its values as if in
+// the environment, below the real environment) and the selected context.
+func layers(cmd *cobra.Command, f *factory.Factory, g *globalFlags) ([]settings.Layer, error) {
+	if !f.DotEnvRead {
+		dot, err := dotenv.Read(f.Env)
+		if err != nil {
+			return nil, &factory.UsageError{Msg: err.Error()}
+		}
+		if dot != nil {
+			f.Env = dot.Env(f.Env)
+		}
+		f.DotEnvRead = true
+	}
+	var out []settings.Layer
+	if cmd.Annotations[factory.AnnotationNoContext] != "" {
+		return out, nil
+	}
+	ly, err := contexts.Apply(f.Env, g.context, usedKeys(cmd))
+	if err != nil {
+		return nil, err
+	}
+	if ly != nil {
+		out = append(out, *ly)
+	}
+	return out, nil
+}
+
+// usedKeys are the settings cmd reads: those with a flag on it, and those
+// its annotation lists.
+func usedKeys(cmd *cobra.Command) map[string]bool {
+	used := map[string]bool{}
+	for _, k := range settingsKeys(cmd) {
+		used[k] = true
+	}
+	for _, d := range settings.Defs {
+		for _, name := range append([]string{d.Key}, d.Aliases...) {
+			if cmd.Flags().Lookup(name) != nil {
+				used[d.Key] = true
+			}
+		}
+	}
+	return used
 }
 
 func newLogger(w io.Writer, tty bool, level, format string) (*slog.Logger, error) {
@@ -186,12 +300,37 @@ func settingsKeys(cmd *cobra.Command) []string {
 	return nil
 }
 
-// Main runs bevygap with args and returns the process exit code.
+// Main runs bevygap with args and returns the process exit code. Ctrl-C
+// (SIGINT) ends a command with 130; SIGTERM, how supervisors stop
+// services, is a clean stop (exit 0 when the command stopped cleanly).
 func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGTERM {
+				cancel(ErrTerminated)
+				return
+			}
+			cancel(errInterrupted)
+		case <-done:
+		}
+	}()
 	return Run(ctx, iostreams.System(), args)
 }
+
+var (
+	errInterrupted = errors.New("interrupted")
+	// ErrTerminated is the cancellation cause of a SIGTERM: a clean stop
+	// (tests cancel with it to stop a service as a supervisor would).
+	ErrTerminated = errors.New("terminated")
+)
 
 // Run executes the command tree with the given streams and the process's
 // environment.
@@ -201,24 +340,35 @@ func Run(ctx context.Context, io *iostreams.IOStreams, args []string) int {
 
 // RunIn executes the command tree with the given streams and environment
 // (tests call it in-process, in parallel, each with its own environment).
+// Cancelling ctx is an interrupt (exit 130), unless its cause is a SIGTERM.
 func RunIn(ctx context.Context, io *iostreams.IOStreams, env settings.Env, args []string) int {
 	f := factory.New(io, env)
+	out := io.Out
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	root.SetIn(io.In)
 	cmd, err := root.ExecuteContextC(ctx)
+	if f.JQ != nil {
+		io.Out = out
+		if jerr := f.JQ.Close(); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
 	if err == nil {
+		if ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrTerminated) {
+			return ExitInterrupted // a command that runs until interrupted was
+		}
 		return ExitOK
 	}
 	code := ExitCode(ctx, err)
 	var silent *factory.SilentError
-	if !errors.As(err, &silent) {
+	if !errors.As(err, &silent) && !errors.Is(err, factory.ErrCancelled) {
 		fmt.Fprintf(io.ErrOut, "Error: %s\n", oneLine(err.Error()))
 		var fs *pflag.FlagSet
 		if cmd != nil {
 			fs = cmd.Flags()
 		}
-		if hint := hintFor(err, fs); hint != "" {
+		if hint := hintFor(err, cmd, fs); hint != "" {
 			fmt.Fprintf(io.ErrOut, "Hint: %s\n", hint)
 		}
 	}
@@ -239,19 +389,26 @@ func ExitCode(ctx context.Context, err error) int {
 		return silent.Code
 	case errors.As(err, &coded):
 		return coded.Code
+	case errors.Is(err, factory.ErrCancelled):
+		return ExitUsage // a declined prompt: nothing done, like --yes missing
 	case errors.As(err, &usage), errors.As(err, &invalid), isCobraUsage(err):
 		return ExitUsage
 	case errors.As(err, &auth), errors.Is(err, natsconn.ErrNoHost), errors.Is(err, natsconn.ErrAuth), errors.Is(err, settings.ErrConfigFile),
+		errors.Is(err, contexts.ErrContext),
 		edgegap.IsUnauthorized(err), errors.Is(err, edgegap.ErrNoAPIKey), errors.Is(err, matchmaker.ErrInsecureKey):
 		return ExitAuth
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrTerminated), errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout
-	case errors.Is(err, factory.ErrCancelled):
-		return ExitError
 	}
 	return ExitError
+}
+
+func isUsage(err error) bool {
+	var usage *factory.UsageError
+	return errors.As(err, &usage) && (strings.HasPrefix(usage.Msg, "unknown flag") || strings.HasPrefix(usage.Msg, "unknown shorthand") ||
+		strings.HasPrefix(usage.Msg, "unknown command") || strings.HasPrefix(usage.Msg, "flag needs an argument") || strings.HasPrefix(usage.Msg, "invalid argument"))
 }
 
 func isCobraUsage(err error) bool {
@@ -261,7 +418,7 @@ func isCobraUsage(err error) bool {
 		strings.HasPrefix(m, "invalid argument")
 }
 
-func hintFor(err error, fs *pflag.FlagSet) string {
+func hintFor(err error, cmd *cobra.Command, fs *pflag.FlagSet) string {
 	switch {
 	case errors.Is(err, natsconn.ErrNoHost):
 		return "set " + setting(fs, "nats-host") + " (and NATS_INSECURE=1 for a server without TLS), or run `bevygap dev` for a local stack"
@@ -273,12 +430,19 @@ func hintFor(err error, fs *pflag.FlagSet) string {
 		return "set " + setting(fs, "edgegap-api-key")
 	case errors.Is(err, matchmaker.ErrInsecureKey):
 		return "set " + setting(fs, "lightyear-private-key") + ", or " + setting(fs, "allow-insecure-key") + " for local development"
-	case isCobraUsage(err):
-		return "see `bevygap --help`"
+	case isCobraUsage(err) || isUsage(err):
+		if cmd == nil {
+			return "see `bevygap --help`"
+		}
+		return "see `" + cmd.CommandPath() + " --help`"
 	}
 	var invalid *settings.InvalidError
 	if errors.As(err, &invalid) {
 		return "set " + setting(fs, invalid.Key)
+	}
+	var hinted *factory.HintError
+	if errors.As(err, &hinted) {
+		return hinted.Hint
 	}
 	return ""
 }

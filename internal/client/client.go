@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -207,19 +209,49 @@ func awaitClose(ctx context.Context, c *websocket.Conn, d time.Duration) {
 	}
 }
 
-func requestURL(o Options) (string, error) {
-	raw := o.URL
+// WSPath is the gateway's websocket route.
+const WSPath = "/matchmaker/ws"
+
+// ErrURL marks a gateway URL that cannot be used.
+var ErrURL = errors.New("gateway url")
+
+// GatewayURL completes what a person types for the gateway: host:port
+// becomes ws://host:port/matchmaker/ws, and a ws(s):// or http(s):// URL
+// without a path gets /matchmaker/ws. Anything else is an ErrURL naming
+// the forms that work.
+func GatewayURL(raw string) (string, error) {
 	if raw == "" {
-		raw = DefaultURL
+		return DefaultURL, nil
+	}
+	if !strings.Contains(raw, "://") {
+		if _, port, err := net.SplitHostPort(raw); err != nil || port == "" {
+			return "", fmt.Errorf("%w %q: want host:port or a ws://, wss://, http:// or https:// URL (e.g. ws://127.0.0.1:3000%s)", ErrURL, raw, WSPath)
+		}
+		raw = "ws://" + raw
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("matchmaker url %q: %w", raw, err)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w %q: want host:port or a ws://, wss://, http:// or https:// URL with a host (e.g. ws://127.0.0.1:3000%s)", ErrURL, raw, WSPath)
 	}
 	switch u.Scheme {
 	case "ws", "wss", "http", "https":
 	default:
-		return "", fmt.Errorf("matchmaker url %q: want a ws://, wss://, http:// or https:// url", raw)
+		return "", fmt.Errorf("%w %q: want a ws://, wss://, http:// or https:// URL, not %s://", ErrURL, raw, u.Scheme)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = WSPath
+	}
+	return u.String(), nil
+}
+
+func requestURL(o Options) (string, error) {
+	full, err := GatewayURL(o.URL)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(full)
+	if err != nil {
+		return "", fmt.Errorf("%w %q: %v", ErrURL, full, err)
 	}
 	if o.ClientIP != "" {
 		q := u.Query()

@@ -21,19 +21,26 @@ type IOStreams struct {
 	ErrOut io.Writer
 
 	stdinTTY, stdoutTTY, stderrTTY bool
-	colorEnabled                   bool
-	width                          int
+	// colour is wanted (no NO_COLOR, TERM not dumb, no --no-color); a
+	// stream gets it only when it is a terminal.
+	colorEnabled bool
+	width        int
 }
 
 // System returns streams bound to the process's stdio.
-func System() *IOStreams {
-	s := &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	s.stdinTTY = isTerminal(os.Stdin)
-	s.stdoutTTY = isTerminal(os.Stdout)
-	s.stderrTTY = isTerminal(os.Stderr)
-	_, noColor := os.LookupEnv("NO_COLOR")
-	s.colorEnabled = s.stdoutTTY && !noColor && os.Getenv("TERM") != "dumb"
-	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
+func System() *IOStreams { return Files(os.Stdin, os.Stdout, os.Stderr, os.LookupEnv) }
+
+// Files returns streams bound to the given files, with terminal facts
+// read from them and colour from the environment (NO_COLOR, TERM).
+func Files(in, out, errOut *os.File, lookupEnv func(string) (string, bool)) *IOStreams {
+	s := &IOStreams{In: in, Out: out, ErrOut: errOut}
+	s.stdinTTY = isTerminal(in)
+	s.stdoutTTY = isTerminal(out)
+	s.stderrTTY = isTerminal(errOut)
+	_, noColor := lookupEnv("NO_COLOR")
+	termName, _ := lookupEnv("TERM")
+	s.colorEnabled = !noColor && termName != "dumb"
+	if w, _, err := term.GetSize(int(out.Fd())); err == nil && w > 0 {
 		s.width = w
 	}
 	return s
@@ -61,11 +68,23 @@ func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 // CanPrompt reports whether the user can answer a question.
 func (s *IOStreams) CanPrompt() bool { return s.stdinTTY && s.stdoutTTY }
 
-// ColorEnabled reports whether output may carry colour.
-func (s *IOStreams) ColorEnabled() bool { return s.colorEnabled }
+// ColorEnabled reports whether stdout may carry colour: colour is wanted
+// and stdout is a terminal.
+func (s *IOStreams) ColorEnabled() bool { return s.colorEnabled && s.stdoutTTY }
 
-// SetColorEnabled overrides colour (e.g. --no-color).
+// StderrColorEnabled reports whether stderr may carry colour: only when it
+// is a terminal itself (`2>file` gets no escape codes).
+func (s *IOStreams) StderrColorEnabled() bool { return s.colorEnabled && s.stderrTTY }
+
+// SetColorEnabled says whether colour is wanted (--no-color: false; tests
+// turn it on); each stream still gets it only when it is a terminal.
 func (s *IOStreams) SetColorEnabled(on bool) { s.colorEnabled = on }
+
+// SetStdoutTTY marks stdout alone as a terminal (or not), for tests.
+func (s *IOStreams) SetStdoutTTY(tty bool) { s.stdoutTTY = tty }
+
+// SetStderrTTY marks stderr alone as a terminal (or not), for tests.
+func (s *IOStreams) SetStderrTTY(tty bool) { s.stderrTTY = tty }
 
 // TerminalWidth is the width of the terminal, 80 when unknown.
 func (s *IOStreams) TerminalWidth() int {

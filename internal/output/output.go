@@ -1,6 +1,8 @@
-// Package output formats command results: tables (styled on a terminal,
-// tab-separated without a header otherwise), JSON, and the one theme every
-// command uses.
+// Package output formats command results exactly as -o asks: table (aligned
+// columns with a header, long cells shortened, colour only on a terminal),
+// wide (the table with every column and no cell shortened), plain
+// (tab-separated, no header, no colour) and json; --jq filters JSON output;
+// and the one theme every command uses.
 package output
 
 import (
@@ -26,9 +28,13 @@ type Format string
 // Output formats.
 const (
 	Table Format = "table"
+	Wide  Format = "wide"
 	JSON  Format = "json"
 	Plain Format = "plain"
 )
+
+// Formats lists the values of -o.
+var Formats = []string{string(Table), string(Wide), string(Plain), string(JSON)}
 
 // ParseFormat validates -o; "" picks table on a terminal and plain otherwise.
 func ParseFormat(s string, io *iostreams.IOStreams) (Format, error) {
@@ -38,21 +44,30 @@ func ParseFormat(s string, io *iostreams.IOStreams) (Format, error) {
 			return Table, nil
 		}
 		return Plain, nil
-	case Table, JSON, Plain:
+	case Table, Wide, JSON, Plain:
 		return Format(s), nil
 	}
-	return "", fmt.Errorf("invalid output format %q: use table, json or plain", s)
+	return "", fmt.Errorf("invalid output format %q: use table, wide, plain or json", s)
 }
+
+// IsTable reports whether f prints a table with a header (table or wide).
+func (f Format) IsTable() bool { return f == Table || f == Wide }
 
 // Theme holds every style bevygap prints with.
 type Theme struct {
 	Header, Bold, Muted, OK, Warn, Fail, Accent lipgloss.Style
 }
 
-// NewTheme returns the theme, plain when colour is off.
-func NewTheme(io *iostreams.IOStreams) Theme {
-	r := lipgloss.NewRenderer(io.Out)
-	if io.ColorEnabled() {
+// NewTheme returns the theme for stdout, plain when colour is off there.
+func NewTheme(io *iostreams.IOStreams) Theme { return newTheme(io.Out, io.ColorEnabled()) }
+
+// NewErrTheme returns the theme for stderr (progress, banners, hints):
+// colour only when stderr is a terminal, so `2>file` stays plain.
+func NewErrTheme(io *iostreams.IOStreams) Theme { return newTheme(io.ErrOut, io.StderrColorEnabled()) }
+
+func newTheme(w io.Writer, color bool) Theme {
+	r := lipgloss.NewRenderer(w)
+	if color {
 		r.SetColorProfile(termenv.ANSI256)
 	} else {
 		r.SetColorProfile(termenv.Ascii)
@@ -68,16 +83,34 @@ func NewTheme(io *iostreams.IOStreams) Theme {
 	}
 }
 
-// TablePrinter collects rows and renders them for the stream's kind.
+// TablePrinter collects rows and renders them as the format asks: table
+// and wide print aligned columns under a header (table shortens cells of
+// columns given a maximum width; wide never shortens), plain prints
+// tab-separated lines without a header. Columns marked wide-only appear in
+// wide and plain only.
 type TablePrinter struct {
-	io     *iostreams.IOStreams
-	header []string
-	rows   [][]string
+	io       *iostreams.IOStreams
+	format   Format
+	header   []string
+	maxWidth map[int]int
+	wideOnly map[int]bool
+	rows     [][]string
 }
 
 // NewTable starts a table with the given column names.
-func NewTable(io *iostreams.IOStreams, header ...string) *TablePrinter {
-	return &TablePrinter{io: io, header: header}
+func NewTable(io *iostreams.IOStreams, format Format, header ...string) *TablePrinter {
+	return &TablePrinter{io: io, format: format, header: header, maxWidth: map[int]int{}, wideOnly: map[int]bool{}}
+}
+
+// MaxWidth shortens cells of column col to n runes (with …) in -o table.
+func (t *TablePrinter) MaxWidth(col, n int) *TablePrinter { t.maxWidth[col] = n; return t }
+
+// WideOnly hides columns from -o table (they appear in wide and plain).
+func (t *TablePrinter) WideOnly(cols ...int) *TablePrinter {
+	for _, c := range cols {
+		t.wideOnly[c] = true
+	}
+	return t
 }
 
 // AddRow appends a row; cells are rendered with fmt's %v.
@@ -89,9 +122,25 @@ func (t *TablePrinter) AddRow(cells ...any) {
 	t.rows = append(t.rows, row)
 }
 
-// Render writes the table: a styled grid on a terminal, TSV without a header otherwise.
+func (t *TablePrinter) shown(col int) bool { return t.format != Table || !t.wideOnly[col] }
+
+func (t *TablePrinter) cells(r []string) []any {
+	var out []any
+	for i, c := range r {
+		if !t.shown(i) {
+			continue
+		}
+		if n := t.maxWidth[i]; t.format == Table && n > 0 {
+			c = Truncate(c, n)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Render writes the table in its format.
 func (t *TablePrinter) Render() error {
-	if !t.io.IsStdoutTTY() {
+	if !t.format.IsTable() {
 		for _, r := range t.rows {
 			if _, err := fmt.Fprintln(t.io.Out, strings.Join(sanitizeTSV(r), "\t")); err != nil {
 				return err
@@ -112,14 +161,12 @@ func (t *TablePrinter) Render() error {
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),
 		tablewriter.WithRowAlignment(tw.AlignLeft),
 		tablewriter.WithTrimSpace(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
 	)
-	hdr := make([]any, len(t.header))
-	for i, h := range t.header {
-		hdr[i] = h
-	}
-	tbl.Header(hdr...)
+	tbl.Header(t.cells(t.header)...)
 	for _, r := range t.rows {
-		if err := tbl.Append(r); err != nil {
+		if err := tbl.Append(t.cells(sanitizeTSV(r))...); err != nil {
 			return err
 		}
 	}
@@ -160,12 +207,13 @@ func WriteJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// Ago formats the time since t for people ("3m ago"); RFC 3339 off a terminal.
-func Ago(io *iostreams.IOStreams, now, t time.Time) string {
+// Ago formats the time since t for people ("3m ago") in a table; RFC 3339
+// in plain and JSON output, for programs.
+func Ago(f Format, now, t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	if !io.IsStdoutTTY() {
+	if !f.IsTable() {
 		return t.UTC().Format(time.RFC3339)
 	}
 	return Duration(now.Sub(t)) + " ago"

@@ -2,7 +2,11 @@ package settings
 
 import (
 	"net/netip"
+	"net/url"
+	"strings"
 	"time"
+
+	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
 // Settings is every setting bevygap reads, typed and grouped by section.
@@ -15,6 +19,7 @@ type Settings struct {
 	Gateway    Gateway
 	Serve      Serve
 	Dev        Dev
+	Tools      Tools
 }
 
 // NATS is how to reach the NATS server (PROTOCOL.md section 2).
@@ -108,6 +113,7 @@ const (
 	SectionGateway    = "gateway"
 	SectionServe      = "embedded NATS (serve, dev)"
 	SectionDev        = "dev"
+	SectionTools      = "tools (play, top)"
 )
 
 const maxPort = 65535
@@ -156,7 +162,7 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Matchmaker.AppName }},
 	{Key: "app-version", Section: SectionMatchmaker, Default: "v0.0.1", Usage: "Edgegap application version",
 		field: func(s *Settings) any { return &s.Matchmaker.AppVersion }},
-	{Key: "lightyear-private-key", Section: SectionMatchmaker, Legacy: []string{"LIGHTYEAR_PRIVATE_KEY"}, Usage: "Lightyear private key: 32 numbers '1,2,3,...', 64 hex digits or base64", Secret: true, Aliases: []string{"private-key"},
+	{Key: "lightyear-private-key", Section: SectionMatchmaker, Legacy: []string{"LIGHTYEAR_PRIVATE_KEY"}, Usage: "Lightyear private key: 32 numbers '1,2,3,...', 64 hex digits or base64", Secret: true, Aliases: []string{"private-key"}, check: optional(privateKey),
 		field: func(s *Settings) any { return &s.Matchmaker.PrivateKey }},
 	{Key: "lightyear-protocol-id", Section: SectionMatchmaker, Default: "1982", Usage: "Lightyear protocol id (u64)", Aliases: []string{"protocol-id"},
 		field: func(s *Settings) any { return &s.Matchmaker.ProtocolID }},
@@ -236,4 +242,41 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Dev.DeployDelay }},
 	{Key: "sockets", Section: SectionDev, Default: "4", Usage: "seats per simulated deployment", check: intIn(1, 10000),
 		field: func(s *Settings) any { return &s.Dev.Sockets }},
+	// Tools: where the admin tools find a running system (contexts set them).
+	{Key: "gateway-url", Section: SectionTools, Default: "ws://127.0.0.1:3000/matchmaker/ws", Usage: "gateway play asks for seats and top reads /metrics from: ws(s):// or http(s):// URL, or host:port", check: gatewayURL,
+		field: func(s *Settings) any { return &s.Tools.GatewayURL }},
+	{Key: "metrics-url", Section: SectionTools, Usage: "further Prometheus /metrics URLs top reads, e.g. each matchmaker's --metrics-addr (repeatable; the gateway's is always read)",
+		field: func(s *Settings) any { return &s.Tools.MetricsURLs }},
+}
+
+// Tools is where the admin tools (play, top) find a running system.
+type Tools struct {
+	GatewayURL  string
+	MetricsURLs []string
+}
+
+// privateKey checks a Lightyear private key the way the matchmaker and
+// token commands parse it, so a bad key is a usage error everywhere.
+func privateKey(v any) string {
+	if _, err := netcode.ParsePrivateKey(v.(string)); err != nil {
+		return "32 comma-separated numbers, 64 hex digits or 44 base64 characters"
+	}
+	return ""
+}
+
+// gatewayURL accepts a ws://, wss://, http:// or https:// URL with a
+// host, or a bare host:port (play adds ws:// and /matchmaker/ws).
+func gatewayURL(v any) string {
+	raw := v.(string)
+	if !strings.Contains(raw, "://") {
+		if hostPort(raw) == "" {
+			return ""
+		}
+		return "a ws://, wss://, http:// or https:// URL with a host, or host:port"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") {
+		return "a ws://, wss://, http:// or https:// URL with a host, or host:port"
+	}
+	return ""
 }

@@ -80,6 +80,15 @@ type LoadOptions struct {
 	Keys []string
 	// Preset lays its defaults over the declared ones.
 	Preset Preset
+	// Layers sit between the environment and the config file, first one
+	// first (the CLI's .env file, then the selected context).
+	Layers []Layer
+}
+
+// Layer is a named set of raw values by key (a .env file, a context).
+type Layer struct {
+	Source Source
+	Values map[string]string
 }
 
 // Loaded is the resolved configuration of one command run.
@@ -117,7 +126,7 @@ func Load(o LoadOptions) (*Loaded, error) {
 		if l.flag(d) != nil {
 			l.used[d.Key] = true
 		}
-		raw, src := l.resolve(d, o.Env, v, o.Preset)
+		raw, src := l.resolve(d, o.Env, v, o)
 		l.sources[d.Key] = src
 		if src == "default" {
 			l.raw[d.Key] = d.Format(&l.Settings)
@@ -190,7 +199,7 @@ func searchDirs(env Env) []string {
 }
 
 // resolve finds d's raw value and its source.
-func (l *Loaded) resolve(d Def, env Env, v *viper.Viper, preset Preset) ([]string, Source) {
+func (l *Loaded) resolve(d Def, env Env, v *viper.Viper, o LoadOptions) ([]string, Source) {
 	if f := l.flag(d); f != nil && f.Changed {
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
 			return sv.GetSlice(), Source("flag --" + f.Name)
@@ -205,11 +214,16 @@ func (l *Loaded) resolve(d Def, env Env, v *viper.Viper, preset Preset) ([]strin
 			return splitRaw(d, val), Source("env " + name)
 		}
 	}
+	for _, ly := range o.Layers {
+		if raw, ok := ly.Values[d.Key]; ok && raw != "" {
+			return splitRaw(d, raw), ly.Source
+		}
+	}
 	if v != nil && v.InConfig(d.Key) {
 		return fileValue(d, v.Get(d.Key)), Source("file " + l.file)
 	}
-	if raw, ok := preset.Defaults[d.Key]; ok {
-		return splitRaw(d, raw), Source("preset " + preset.Name)
+	if raw, ok := o.Preset.Defaults[d.Key]; ok {
+		return splitRaw(d, raw), Source("preset " + o.Preset.Name)
 	}
 	return nil, "default"
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/output"
@@ -20,6 +21,7 @@ type Options struct {
 	F       *factory.Factory
 	File    string
 	Apply   bool
+	Yes     bool
 	App     string
 	Version string
 }
@@ -46,14 +48,19 @@ Edgegap, exactly as the Rust set-caroot-argument.sh builds it:
 
 Edgegap caps environment values at 255 bytes, so the CA travels as a docker
 argument set on the app version through the API. With --apply it PATCHes the
-version's arguments, replacing an existing --ca_contents and keeping the rest.`,
+version's arguments, replacing an existing --ca_contents and keeping the rest;
+it shows the current and the new arguments and asks first (--yes when not on
+a terminal). --app and --version are the old names of --app-name and
+--app-version.`,
 		Example: `  bevygap ca-args rootCA.pem
-  bevygap ca-args rootCA.pem --apply --app my-game --version v3`,
+  bevygap ca-args rootCA.pem --apply --app-name my-game --app-version v3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File = args[0]
-			if o.Apply && (o.App == "" || o.Version == "") {
-				return factory.UsageErrorf("--apply needs --app and --version")
+			l := f.Settings
+			o.App, o.Version = l.Matchmaker.AppName, l.Matchmaker.AppVersion
+			if o.Apply && (l.Source("app-name") == "default" || l.Source("app-version") == "default") {
+				return factory.UsageErrorf("--apply needs --app-name and --app-version (flags, env, config file or context)")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), o)
@@ -61,11 +68,23 @@ version's arguments, replacing an existing --ca_contents and keeping the rest.`,
 			return run(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.Apply, "apply", false, "PATCH the argument onto the Edgegap app version")
-	cmd.Flags().StringVar(&o.App, "app", "", "Edgegap application (with --apply)")
-	cmd.Flags().StringVar(&o.Version, "version", "", "Edgegap application version (with --apply)")
-	settings.AddFlags(cmd.Flags(), "edgegap-url", "edgegap-api-key")
+	cmd.Flags().BoolVar(&o.Apply, "apply", false, "PATCH the argument onto the Edgegap app version (asks first)")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "with --apply, do not ask for confirmation")
+	settings.AddFlags(cmd.Flags(), "edgegap-url", "edgegap-api-key", "app-name", "app-version")
+	cmd.Flags().SetNormalizeFunc(OldFlagNames)
 	return cmd
+}
+
+// OldFlagNames maps --app and --version, the flags ca-args had before it
+// took app-name and app-version like check and sessions prune.
+func OldFlagNames(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "app":
+		return "app-name"
+	case "version":
+		return "app-version"
+	}
+	return pflag.NormalizedName(name)
 }
 
 func run(ctx context.Context, o *Options) error {
@@ -87,7 +106,14 @@ func run(ctx context.Context, o *Options) error {
 		if err != nil {
 			return err
 		}
-		v, err := eg.PatchAppVersionArguments(ctx, o.App, o.Version, caarg.Merge(cur, arg))
+		next := caarg.Merge(cur, arg)
+		if !o.Yes && o.F.IOStreams.CanPrompt() {
+			fmt.Fprintf(o.F.IOStreams.ErrOut, "Arguments of %s version %s now:\n  %s\nafter:\n  %s\n", o.App, o.Version, orNone(cur), next)
+		}
+		if err := o.F.Confirm(o.Yes, fmt.Sprintf("Replace the arguments of %s version %s?", o.App, o.Version)); err != nil {
+			return err
+		}
+		v, err := eg.PatchAppVersionArguments(ctx, o.App, o.Version, next)
 		if err != nil {
 			return err
 		}
@@ -104,4 +130,11 @@ func run(ctx context.Context, o *Options) error {
 	}
 	_, err = fmt.Fprintln(io.Out, arg)
 	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

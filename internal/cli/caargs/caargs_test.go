@@ -68,7 +68,19 @@ func TestApply(t *testing.T) {
 	}
 	defer sim.Close()
 	vars := map[string]string{"EDGEGAP_API_KEY": edgegapsim.DefaultAPIKey}
-	r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game", "--version", "v3", "--edgegap-url", sim.URL(), "-o", "json")
+	// --apply asks first (issue 15: it overwrote the arguments without
+	// asking): off a terminal it needs --yes, and a declined prompt changes
+	// nothing.
+	r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app-name", "game", "--app-version", "v3", "--edgegap-url", sim.URL())
+	if got, _ := sim.VersionArguments("game", "v3"); r.Code != 2 || !strings.Contains(r.Stderr, "--yes") || got != "--port 5000 --ca_contents 'old'" {
+		t.Fatalf("--apply without --yes off a terminal: exit %d %q, arguments %q", r.Code, r.Stderr, got)
+	}
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars, TTY: true, Stdin: "n\n"}, "ca-args", pem, "--apply", "--app-name", "game", "--app-version", "v3", "--edgegap-url", sim.URL())
+	if got, _ := sim.VersionArguments("game", "v3"); r.Code != 2 || !strings.Contains(r.Stderr, "--port 5000 --ca_contents 'old'") || got != "--port 5000 --ca_contents 'old'" {
+		t.Fatalf("declined --apply: exit %d %q, arguments %q", r.Code, r.Stderr, got)
+	}
+	// The old flag names --app and --version still work.
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game", "--version", "v3", "--edgegap-url", sim.URL(), "-o", "json", "--yes")
 	if r.Code != 0 {
 		t.Fatalf("exit %d %s", r.Code, r.Stderr)
 	}
@@ -78,7 +90,7 @@ func TestApply(t *testing.T) {
 	if !strings.HasPrefix(got, "--port 5000 --ca_contents '-----BEGIN CERTIFICATE-----") || strings.Contains(got, "'old'") || res.Arguments != got || !res.Applied {
 		t.Fatalf("arguments now %q (result %+v)", got, res)
 	}
-	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game")
+	r = clitest.Exec(t, cli.RunIn, clitest.Opts{Env: vars}, "ca-args", pem, "--apply", "--app", "game", "--yes")
 	if r.Code != 2 {
 		t.Fatalf("--apply without --version: exit %d", r.Code)
 	}

@@ -4,6 +4,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	checks "github.com/bevygap/bevygap/internal/check"
 	"github.com/bevygap/bevygap/internal/cli/factory"
+	"github.com/bevygap/bevygap/internal/natsconn"
 	"github.com/bevygap/bevygap/internal/output"
 	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/pkg/edgegap"
@@ -43,7 +45,10 @@ type Item = checks.Item
 func NewCmdCheck(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	o := &Options{F: f}
 	cmd := &cobra.Command{
-		Use:   "check",
+		Use: "check",
+		Example: `  bevygap check
+  bevygap --context prod check --strict
+  bevygap check -o json --jq '.[] | select(.status == "fail") | .check'`,
 		Short: "Check NATS, the buckets, the Edgegap app, version, API and allocator, and the Lightyear settings",
 		Long: `Check everything bevygap needs, one row each (ok, warn or fail, with a hint):
 NATS reachable, JetStream enabled, the bevygap buckets present and compatible
@@ -52,8 +57,9 @@ and active, the version's docker tag not "latest", the Edgegap API the version
 implies (sessions when it has a Seat or Match session_config, else
 deployments) and whether the key can use it, the allocator the allocator
 setting resolves to and why, the Lightyear private key not all zeros and the
-protocol id set. Exit 1 when any check fails; --strict
-counts warnings as failures.`,
+protocol id set. Exit 1 when any check fails; --strict counts warnings as
+failures; exit 4 when a check failed for missing configuration or refused
+credentials (no NATS host, no or a refused Edgegap key, a refused NATS user).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -72,7 +78,7 @@ counts warnings as failures.`,
 func run(ctx context.Context, o *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	items := Run(ctx, o.F)
+	items, missing := runRecording(ctx, o.F)
 	failed := checks.Failures(items, o.Strict)
 	for i := range items {
 		if o.Strict && items[i].Status == Warn {
@@ -86,10 +92,10 @@ func run(ctx context.Context, o *Options) error {
 		}
 	} else {
 		th := o.F.Theme()
-		t := output.NewTable(io, "Check", "Status", "Detail", "Hint")
+		t := output.NewTable(io, o.F.Format, "Check", "Status", "Detail", "Hint").MaxWidth(2, 60).MaxWidth(3, 50)
 		for _, it := range items {
 			st := string(it.Status)
-			if io.IsStdoutTTY() {
+			if o.F.Format.IsTable() {
 				switch it.Status {
 				case OK:
 					st = th.OK.Render("✓ ok")
@@ -111,23 +117,60 @@ func run(ctx context.Context, o *Options) error {
 		if o.F.Format != output.JSON {
 			fmt.Fprintf(io.ErrOut, "%d check(s) failed\n", failed)
 		}
+		if missing {
+			return &factory.SilentError{Code: exitConfig}
+		}
 		return &factory.SilentError{Code: 1}
 	}
 	return nil
 }
 
-// Run performs every check with the factory's configuration.
-func Run(ctx context.Context, f *factory.Factory) []Item {
+// exitConfig is the exit code for missing configuration or refused
+// credentials (cli.ExitAuth).
+const exitConfig = 4
+
+// runRecording runs the checks and reports whether one failed for missing
+// configuration or refused credentials: no NATS host, a refused NATS user,
+// no Edgegap key, or a key Edgegap refused.
+func runRecording(ctx context.Context, f *factory.Factory) ([]Item, bool) {
+	missing := false
+	note := func(err error) error {
+		if errors.Is(err, natsconn.ErrNoHost) || errors.Is(err, natsconn.ErrAuth) || errors.Is(err, edgegap.ErrNoAPIKey) {
+			missing = true
+		}
+		var auth *factory.AuthError
+		if errors.As(err, &auth) {
+			missing = true
+		}
+		return err
+	}
 	cfg := f.S()
 	names, nerr := f.Names()
-	return checks.Run(ctx, checks.Config{
-		Names:   func() (state.Names, error) { return names, nerr },
-		Connect: func(ctx context.Context) (*nats.Conn, error) { return f.NATS(ctx, "bevygap-check") },
-		Edgegap: func() (*edgegap.Client, error) { return f.Edgegap(factory.EdgegapOptions{}) },
+	items := checks.Run(ctx, checks.Config{
+		Names: func() (state.Names, error) { return names, nerr },
+		Connect: func(ctx context.Context) (*nats.Conn, error) {
+			nc, err := f.NATS(ctx, "bevygap-check")
+			return nc, note(err)
+		},
+		Edgegap: func() (*edgegap.Client, error) {
+			eg, err := f.Edgegap(factory.EdgegapOptions{OnCall: func(_ string, status int) {
+				if status == 401 || status == 403 {
+					missing = true
+				}
+			}})
+			return eg, note(err)
+		},
 		AppName: cfg.Matchmaker.AppName, AppVersion: cfg.Matchmaker.AppVersion, Allocator: cfg.Matchmaker.Allocator,
 		PrivateKey: cfg.Matchmaker.PrivateKey,
 		ProtocolID: func() (uint64, bool, error) {
 			return cfg.Matchmaker.ProtocolID, f.Settings.Source("lightyear-protocol-id") == "default", nil
 		},
 	})
+	return items, missing
+}
+
+// Run performs every check with the factory's configuration.
+func Run(ctx context.Context, f *factory.Factory) []Item {
+	items, _ := runRecording(ctx, f)
+	return items
 }

@@ -92,10 +92,11 @@ func TestWarningsAndFailures(t *testing.T) {
 	if r.Code != 1 {
 		t.Fatalf("--strict with warnings: exit %d", r.Code)
 	}
-	// A refused key and a missing app fail.
+	// A refused key and a missing app fail; a refused key is refused
+	// credentials, exit 4 like every other command (README exit codes).
 	vars["EDGEGAP_API_KEY"] = "token nope"
 	items, r = run(t, vars)
-	if st := status(items); r.Code != 1 || st["edgegap api key"] != "fail" || st["app exists and active"] != "" && st["app exists and active"] != "skip" {
+	if st := status(items); r.Code != 4 || st["edgegap api key"] != "fail" || st["app exists and active"] != "" && st["app exists and active"] != "skip" {
 		t.Fatalf("wrong key: exit %d %+v", r.Code, items)
 	}
 	vars["EDGEGAP_API_KEY"] = edgegapsim.DefaultAPIKey

@@ -37,7 +37,10 @@ func DepsOf(f *factory.Factory) *Deps {
 func NewCmdDeployments(f *factory.Factory) *cobra.Command {
 	d := DepsOf(f)
 	cmd := &cobra.Command{
-		Use:     "deployments <command>",
+		Use: "deployments <command>",
+		Example: `  bevygap deployments ls
+  bevygap deployments stop 1a2b3c4d5e6f --yes
+  bevygap deployments prune            # dry run: what nothing will ever use`,
 		Aliases: []string{"deployment"},
 		Short:   "List, inspect, stop and prune Edgegap deployments",
 		Long: `List, inspect, stop and prune Edgegap deployments (Edgegap's 2026 API, used

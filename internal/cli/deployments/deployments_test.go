@@ -213,7 +213,8 @@ func TestStopConfirms(t *testing.T) {
 	e := setup(t)
 	id := e.deploy(matchmaker.TagBevygap)
 	r := e.run(clitest.Opts{TTY: true, Stdin: "n\n"}, "deployments", "stop", id)
-	if r.Code != 1 || !strings.Contains(r.Stderr, "Stop 1 Edgegap deployment(s)?") || len(e.ls()) != 1 {
+	// A declined prompt is a quiet cancel: exit 2, no error line, nothing stopped.
+	if r.Code != 2 || !strings.Contains(r.Stderr, "Stop 1 Edgegap deployment(s)?") || strings.Contains(r.Stderr, "Error") || len(e.ls()) != 1 {
 		t.Fatalf("declined: exit %d %q", r.Code, r.Stderr)
 	}
 	r = e.run(clitest.Opts{TTY: true, Stdin: "y\n"}, "deployments", "stop", id)

@@ -21,7 +21,9 @@ type GetOptions struct {
 func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Command {
 	o := &GetOptions{D: d}
 	return &cobra.Command{
-		Use:   "get <request-id>",
+		Use: "get <request-id>",
+		Example: `  bevygap deployments get 1a2b3c4d5e6f
+  bevygap deployments get 1a2b3c4d5e6f -o json --jq .public_ip`,
 		Short: "Show a deployment's full status",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,7 +49,7 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, st)
 	}
-	t := output.NewTable(io, "Field", "Value")
+	t := output.NewTable(io, o.D.Format(), "Field", "Value")
 	t.AddRow("request_id", st.RequestID)
 	t.AddRow("app", st.AppName)
 	t.AddRow("version", st.AppVersion)

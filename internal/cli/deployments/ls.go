@@ -59,7 +59,10 @@ const statusWorkers = 4
 func NewCmdLs(d *Deps, runF func(context.Context, *LsOptions) error) *cobra.Command {
 	o := &LsOptions{D: d}
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use: "ls",
+		Example: `  bevygap deployments ls
+  bevygap deployments ls --all --status ready
+  bevygap deployments ls --older-than 2h -o json --jq '.[].request_id'`,
 		Aliases: []string{"list"},
 		Short:   "List bevygap's deployments (--all: every deployment of the organisation)",
 		Long: `List Edgegap deployments: request id, app/version, status, ip:port, location,
@@ -233,7 +236,7 @@ func printRows(o *LsOptions, rows []Row, now time.Time) error {
 		}
 		return nil
 	}
-	t := output.NewTable(io, "Request ID", "App/Version", "Status", "Address", "Location", "Age", "Tags")
+	t := output.NewTable(io, o.D.Format(), "Request ID", "App/Version", "Status", "Address", "Location", "Age", "Tags")
 	for _, r := range rows {
 		appVersion := ""
 		if r.App != "" {
@@ -241,7 +244,7 @@ func printRows(o *LsOptions, rows []Row, now time.Time) error {
 		}
 		age := ""
 		if r.Started != nil {
-			age = output.Ago(io, now, *r.Started)
+			age = output.Ago(o.D.Format(), now, *r.Started)
 		}
 		t.AddRow(r.RequestID, appVersion, r.Status, r.Address, r.Location, age, strings.Join(r.Tags, ","))
 	}

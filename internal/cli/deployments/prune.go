@@ -26,7 +26,9 @@ type PruneOptions struct {
 func NewCmdPrune(f *factory.Factory, runF func(context.Context, *PruneOptions) error) *cobra.Command {
 	o := &PruneOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "prune [--yes]",
+		Use: "prune [--yes]",
+		Example: `  bevygap deployments prune
+  bevygap deployments prune --yes --older-than 10m`,
 		Short: "Find (and with --yes stop) bevygap deployments nothing will ever use",
 		Long: `Run the fleet reconciler of the deployments allocator once, as the matchmaker
 does every reconcile-interval, for one NATS namespace, app-name and
@@ -100,7 +102,7 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 	} else {
 		if len(res.Items) > 0 {
 			now := o.F.Now()
-			t := output.NewTable(io, "Action", "Request ID", "Record", "Age", "Result", "Why")
+			t := output.NewTable(io, o.F.Format, "Action", "Request ID", "Record", "Age", "Result", "Why")
 			for _, x := range res.Items {
 				age := ""
 				if x.Started != nil {

@@ -38,7 +38,9 @@ const maxStdinBytes = 1 << 20
 func NewCmdStop(d *Deps, runF func(context.Context, *StopOptions) error) *cobra.Command {
 	o := &StopOptions{D: d}
 	cmd := &cobra.Command{
-		Use:   "stop <request-id>... | -",
+		Use: "stop <request-id>... | -",
+		Example: `  bevygap deployments stop 1a2b3c4d5e6f
+  bevygap deployments ls -o json --jq '.[].request_id' | bevygap deployments stop - --yes`,
 		Short: "Stop deployments (unknown or terminated ones count as already gone)",
 		Long: `Stop Edgegap deployments gracefully and report each: stopped, stopping (not
 ready yet: Edgegap stops it once it is) or already gone (unknown or already
@@ -126,7 +128,7 @@ func stopRun(ctx context.Context, o *StopOptions) error {
 			return err
 		}
 	} else {
-		t := output.NewTable(io, "Request ID", "Result", "Error")
+		t := output.NewTable(io, o.D.Format(), "Request ID", "Result", "Error")
 		for _, s := range res {
 			t.AddRow(s.RequestID, strings.ReplaceAll(s.Result, "_", " "), s.Error)
 		}

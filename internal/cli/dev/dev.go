@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/app"
+	"github.com/bevygap/bevygap/internal/cli/contextcmd"
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
@@ -35,7 +36,9 @@ type Options struct {
 func NewCmdDev(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	o := &Options{IO: f.IOStreams, Settings: f.S, Logger: func() *slog.Logger { return f.Logger }, Now: f.Now}
 	cmd := &cobra.Command{
-		Use:   "dev",
+		Use: "dev",
+		Example: `  bevygap dev
+  bevygap dev --listen 127.0.0.1:3000 --deploy-delay 3s --sockets 8`,
 		Short: "Run the whole system locally: NATS, Edgegap simulator, game servers, matchmaker, gateway",
 		Long: `Run the whole bevygap system on this machine, with no Edgegap account, no NATS
 install and no game build: an embedded nats-server with JetStream, the Edgegap
@@ -63,6 +66,7 @@ Ctrl-C stops everything cleanly.`,
 	fl := cmd.Flags()
 	p := app.DevPreset
 	p.AddFlagAs(fl, "gateway-listen", "listen")
+	p.AddFlags(fl, "gateway-listen") // serve's name for it works too
 	p.AddFlags(fl, "edgegap-listen", "nats-listen")
 	fl.Lookup("listen").Usage = "gateway and webhook-sink address (game clients connect here; config gateway-listen; env BEVYGAP_GATEWAY_LISTEN)"
 	p.AddFlags(fl, "data-dir", "deploy-delay", "sockets", "unclaimed-ttl", "empty-ttl", "allocator", "seats-per-deployment")
@@ -88,7 +92,7 @@ func devRun(ctx context.Context, o *Options) error {
 }
 
 func banner(io *iostreams.IOStreams, st *app.Stack, key netcode.PrivateKey, pid uint64, s *settings.Settings, took time.Duration) {
-	th := output.NewTheme(io)
+	th := output.NewErrTheme(io) // the banner goes to stderr: colour only when it is a terminal
 	ws := "ws" + st.Gateway.URL()[len("http"):] + "/matchmaker/ws"
 	lines := []string{
 		th.Header.Render("bevygap dev") + th.Muted.Render(fmt.Sprintf("  (ready in %s)", took.Round(time.Millisecond))),
@@ -102,6 +106,9 @@ func banner(io *iostreams.IOStreams, st *app.Stack, key netcode.PrivateKey, pid 
 		"  bevygap play --connect",
 		fmt.Sprintf("  EDGEGAP_API_KEY='%s' bevygap sessions ls --edgegap-url %s", st.Sim.APIKey(), st.Sim.URL()),
 		fmt.Sprintf("  NATS_HOST=%s NATS_INSECURE=1 bevygap kv watch", strings.TrimPrefix(st.NATSURL, "nats://")),
+		"",
+		th.Bold.Render("Or save it as a context, then run any command (kv ls, sessions ls, top) bare:"),
+		"  " + contextcmd.AddLine("dev", st.NATSURL, st.Sim.URL(), st.Sim.APIKey(), s.Matchmaker.AppName, s.Matchmaker.AppVersion, ws),
 		"",
 		th.Muted.Render("Ctrl-C stops everything."),
 	}

@@ -110,8 +110,8 @@ func TestDevPlayConnect(t *testing.T) {
 	cancel()
 	select {
 	case code := <-done:
-		if code != 0 {
-			t.Fatalf("dev exit %d after Ctrl-C", code)
+		if code != 130 {
+			t.Fatalf("dev exit %d after Ctrl-C, want 130 (interrupted)", code)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop")
@@ -175,8 +175,8 @@ func TestDevHonoursServeSettings(t *testing.T) {
 	cancel()
 	select {
 	case code := <-done:
-		if code != 0 {
-			t.Fatalf("dev exit %d after Ctrl-C", code)
+		if code != 130 {
+			t.Fatalf("dev exit %d after Ctrl-C, want 130 (interrupted)", code)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop")

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+	"github.com/spf13/pflag"
 
 	"github.com/bevygap/bevygap/internal/cli"
 	"github.com/bevygap/bevygap/internal/cli/factory"
@@ -68,7 +70,12 @@ func Write(dir string) error {
 		return fmt.Errorf("markdown: %w", err)
 	}
 	date := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // fixed: generated files must not drift by date
-	if err := doc.GenManTree(root, &doc.GenManHeader{Title: "BEVYGAP", Section: "1", Source: "bevygap", Manual: "bevygap manual", Date: &date}, man); err != nil {
+	// The man generator reads text as markdown, where <bucket> is an HTML
+	// tag it drops: escape angle brackets on a tree of its own.
+	manRoot := Root()
+	manRoot.DisableAutoGenTag = true
+	escapeForMan(manRoot)
+	if err := doc.GenManTree(manRoot, &doc.GenManHeader{Title: "BEVYGAP", Section: "1", Source: "bevygap", Manual: "bevygap manual", Date: &date}, man); err != nil {
 		return fmt.Errorf("man: %w", err)
 	}
 	gens := map[string]func(*bytes.Buffer) error{
@@ -87,4 +94,20 @@ func Write(dir string) error {
 		}
 	}
 	return nil
+}
+
+var manEscaper = strings.NewReplacer("<", `\<`, ">", `\>`)
+
+// escapeForMan escapes < and > in the usage lines, help texts, examples
+// and flag usages of c and its subcommands.
+func escapeForMan(c *cobra.Command) {
+	c.Use = manEscaper.Replace(c.Use)
+	c.Short = manEscaper.Replace(c.Short)
+	c.Long = manEscaper.Replace(c.Long)
+	c.Example = manEscaper.Replace(c.Example)
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) { f.Usage = manEscaper.Replace(f.Usage) })
+	c.PersistentFlags().VisitAll(func(f *pflag.Flag) { f.Usage = manEscaper.Replace(f.Usage) })
+	for _, sub := range c.Commands() {
+		escapeForMan(sub)
+	}
 }

@@ -48,3 +48,26 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 		}
 	}
 }
+
+// Man pages keep the placeholders of usage lines and help texts (the man
+// generator reads markdown and dropped <bucket> as an HTML tag).
+func TestManKeepsPlaceholders(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	if err := Write(tmp); err != nil {
+		t.Fatal(err)
+	}
+	for page, want := range map[string]string{
+		"bevygap-kv-get.1":  `bevygap kv get <bucket> <key> [flags]`,
+		"bevygap-play.1":    `bevygap play [<url>] [flags]`,
+		"bevygap-ca-args.1": `--ca_contents '<the PEM with its newlines removed>`,
+	} {
+		b, err := os.ReadFile(filepath.Join(tmp, ManDir, page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("%s lacks %q:\n%s", page, want, b)
+		}
+	}
+}

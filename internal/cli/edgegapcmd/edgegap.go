@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/iostreams"
@@ -19,8 +20,9 @@ import (
 // NewCmdEdgegap builds `bevygap edgegap`.
 func NewCmdEdgegap(f *factory.Factory) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "edgegap <command>",
-		Short: "Edgegap tools: a local simulator of the API",
+		Use:     "edgegap <command>",
+		Example: `  bevygap edgegap simulate --listen 127.0.0.1:3100`,
+		Short:   "Edgegap tools: a local simulator of the API",
 	}
 	cmd.AddCommand(NewCmdSimulate(f, nil))
 	return cmd
@@ -48,7 +50,9 @@ type SimulateOptions struct {
 func NewCmdSimulate(f *factory.Factory, runF func(context.Context, *SimulateOptions) error) *cobra.Command {
 	o := &SimulateOptions{IO: f.IOStreams, Format: func() output.Format { return f.Format }, Logger: func() *slog.Logger { return f.Logger }}
 	cmd := &cobra.Command{
-		Use:   "simulate",
+		Use: "simulate",
+		Example: `  bevygap edgegap simulate
+  bevygap edgegap simulate --app-name my-game --app-version v3 --error-rate 0.1 -o json`,
 		Short: "Run a local Edgegap API simulator until interrupted",
 		Long: `Run a simulator of the Edgegap API on a local address: sessions, apps and
 versions, deployments with seats that become ready after --deploy-delay, the
@@ -71,8 +75,14 @@ Counters: GET /_sim/stats.`,
 		},
 	}
 	fl := cmd.Flags()
+	fl.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "app" {
+			return "app-name" // the name of this setting everywhere else
+		}
+		return pflag.NormalizedName(name)
+	})
 	fl.StringVar(&o.Listen, "listen", "127.0.0.1:3100", "address to serve the API on")
-	fl.StringVar(&o.App, "app", edgegapsim.DefaultApp, "application the simulator knows")
+	fl.StringVar(&o.App, "app-name", edgegapsim.DefaultApp, "application the simulator knows (--app is the old name)")
 	fl.StringVar(&o.Version, "app-version", edgegapsim.DefaultVersion, "version of that application")
 	fl.DurationVar(&o.DeployDelay, "deploy-delay", 2*time.Second, "time a new deployment takes to become ready")
 	fl.IntVar(&o.Sockets, "sockets", edgegapsim.DefaultSockets, "seats per deployment")

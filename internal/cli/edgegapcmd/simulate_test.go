@@ -58,8 +58,8 @@ func TestSimulateThenSessionsLs(t *testing.T) {
 		t.Fatalf("wrong key: exit %d", r.Code)
 	}
 	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("simulate exit %d", code)
+	if code := <-done; code != 130 {
+		t.Fatalf("simulate exit %d after Ctrl-C, want 130", code)
 	}
 }
 

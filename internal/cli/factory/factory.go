@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
 
 	"github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/iostreams"
@@ -29,6 +30,9 @@ const (
 	// AnnotationKeys lists, comma-separated, settings the command reads
 	// without a flag of its own (checked like its flags' settings).
 	AnnotationKeys = "bevygap/settings-keys"
+	// AnnotationNoContext keeps the selected context out of a command's
+	// settings (the context commands themselves).
+	AnnotationNoContext = "bevygap/no-context"
 )
 
 // Factory is shared by every command of one process. It does not read the
@@ -37,13 +41,20 @@ const (
 type Factory struct {
 	IOStreams *iostreams.IOStreams
 	Now       func() time.Time
-	// Env is the environment and working directory settings are loaded from.
-	Env settings.Env
+	// Env is the environment and working directory settings are loaded from
+	// (with the .env file's variables below the real ones, once read).
+	Env        settings.Env
+	DotEnvRead bool
 
 	// Set by the root command before a command runs.
 	Settings *settings.Loaded
 	Format   output.Format
 	Logger   *slog.Logger
+	// JQ filters stdout when --jq is given (closed by the root).
+	JQ *output.Filter
+	// Prepare loads the settings for a command as its run would; dynamic
+	// completions call it (cobra does not run the root's pre-run for them).
+	Prepare func(cmd *cobra.Command) error
 }
 
 // New returns a factory for the given streams and environment.
@@ -57,6 +68,15 @@ func (f *Factory) S() *settings.Settings {
 		panic("factory: settings read before the root command loaded them") // programming error
 	}
 	return &f.Settings.Settings
+}
+
+// PrepareCompletion loads the settings for a dynamic completion of cmd
+// (Prepare, set by the root command).
+func (f *Factory) PrepareCompletion(cmd *cobra.Command) error {
+	if f.Prepare == nil {
+		return errors.New("factory: no root command to load settings")
+	}
+	return f.Prepare(cmd)
 }
 
 // NATSOptions builds connection options from the settings.
@@ -142,8 +162,11 @@ func (f *Factory) Edgegap(o EdgegapOptions) (*edgegap.Client, error) {
 // edgegap-create-rate and edgegap-status-rate (0 = unlimited).
 func (f *Factory) EdgegapBudget() (*edgegap.Budget, error) { return app.Budget(f.S().Edgegap) }
 
-// Theme is the output theme for this process.
+// Theme is the output theme for stdout.
 func (f *Factory) Theme() output.Theme { return output.NewTheme(f.IOStreams) }
+
+// ErrTheme is the output theme for stderr.
+func (f *Factory) ErrTheme() output.Theme { return output.NewErrTheme(f.IOStreams) }
 
 // Confirm asks before a destructive action: on a terminal it prompts, off a
 // terminal it requires yes (--yes) and otherwise returns a usage error.
@@ -172,7 +195,9 @@ func (e *UsageError) Error() string { return e.Msg }
 // UsageErrorf builds a UsageError.
 func UsageErrorf(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
 
-// ErrCancelled means the user declined; nothing was done.
+// ErrCancelled means the user declined a prompt; nothing was done. Like
+// gh, bevygap ends quietly (no error line), with exit 2 as when --yes is
+// missing off a terminal.
 var ErrCancelled = errors.New("cancelled")
 
 // SilentError carries an exit code after the command already printed its result.
@@ -185,6 +210,15 @@ type AuthError struct{ Err error }
 
 func (e *AuthError) Error() string { return e.Err.Error() }
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// HintError is an error with a hint the root prints under it.
+type HintError struct {
+	Err  error
+	Hint string
+}
+
+func (e *HintError) Error() string { return e.Err.Error() }
+func (e *HintError) Unwrap() error { return e.Err }
 
 // ExitError is a failure with its own exit code (e.g. 124 for a timeout).
 type ExitError struct {

@@ -78,7 +78,10 @@ type Row struct {
 func NewCmdFleet(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	o := &Options{D: DepsOf(f)}
 	cmd := &cobra.Command{
-		Use:   "fleet",
+		Use: "fleet",
+		Example: `  bevygap fleet
+  bevygap fleet --state ready -o wide
+  bevygap fleet -o json --jq '[.[] | .seats_used] | add'`,
 		Short: "Show the deployments allocator's fleet: seats used per deployment, state, age",
 		Long: `Show each deployment of the fleet ledger (NATS bucket bevygap_deployments, the
 deployments allocator's record of what it runs): record id, Edgegap request id,
@@ -130,12 +133,12 @@ func fleetRun(ctx context.Context, o *Options) error {
 		return nil
 	}
 	now := o.D.Now()
-	t := output.NewTable(io, "Deployment", "Request ID", "App/Version", "State", "Seats", "Age", "Empty since", "Reason")
+	t := output.NewTable(io, o.D.Format(), "Deployment", "Request ID", "App/Version", "State", "Seats", "Age", "Empty since", "Reason")
 	used, capacity := 0, 0
 	for _, r := range rows {
 		empty := ""
 		if r.EmptySince != nil {
-			empty = output.Ago(io, now, *r.EmptySince)
+			empty = output.Ago(o.D.Format(), now, *r.EmptySince)
 		}
 		t.AddRow(r.ID, r.RequestID, r.App+"/"+r.Version, r.State, fmt.Sprintf("%d/%d", r.SeatsUsed, r.Capacity),
 			output.Duration(now.Sub(r.Created)), empty, r.Reason)

@@ -35,7 +35,9 @@ type Seat struct {
 // NewCmdSeats builds `bevygap seats`.
 func NewCmdSeats(f *factory.Factory) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "seats <command>",
+		Use: "seats <command>",
+		Example: `  bevygap seats ls
+  bevygap seats ls --state connected -o json`,
 		Short: "Show the seats the deployments allocator holds",
 	}
 	cmd.AddCommand(NewCmdSeatsLs(DepsOf(f), nil))
@@ -46,7 +48,9 @@ func NewCmdSeats(f *factory.Factory) *cobra.Command {
 func NewCmdSeatsLs(d *Deps, runF func(context.Context, *SeatsOptions) error) *cobra.Command {
 	o := &SeatsOptions{D: d}
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use: "ls",
+		Example: `  bevygap seats ls
+  bevygap seats ls --state reserved`,
 		Aliases: []string{"list"},
 		Short:   "List reserved and connected seats (client id, deployment, since)",
 		Long: `List the seats of the fleet ledger (NATS bucket bevygap_deployments): seat id
@@ -106,9 +110,9 @@ func seatsRun(ctx context.Context, o *SeatsOptions) error {
 		return nil
 	}
 	now := o.D.Now()
-	t := output.NewTable(io, "Seat", "State", "Client ID", "Deployment", "Request ID", "Since")
+	t := output.NewTable(io, o.D.Format(), "Seat", "State", "Client ID", "Deployment", "Request ID", "Since")
 	for _, s := range seats {
-		t.AddRow(s.SeatID, s.State, s.ClientID, s.Deployment, s.RequestID, output.Ago(io, now, s.Since))
+		t.AddRow(s.SeatID, s.State, s.ClientID, s.Deployment, s.RequestID, output.Ago(o.D.Format(), now, s.Since))
 	}
 	return t.Render()
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
+
 	"github.com/bevygap/bevygap/internal/output"
 )
 
@@ -19,9 +21,12 @@ type GetOptions struct {
 func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Command {
 	o := &GetOptions{D: d}
 	return &cobra.Command{
-		Use:   "get <bucket> <key>",
-		Short: "Print the value of a key (raw; -o json adds metadata)",
-		Args:  cobra.ExactArgs(2),
+		Use: "get <bucket> <key>",
+		Example: `  bevygap kv get sessions_eg2ly 950dd2eaff09-S
+  bevygap kv get active_connections 950dd2eaff09-S -o json --jq .revision`,
+		Short:             "Print the value of a key (raw; -o json adds metadata)",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: complete.Nth(false, d.completeBucket(), complete.Func(d.Prepare, complete.Keys(d.NATS))),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Key = args[0], args[1]
 			if runF != nil {
@@ -51,11 +56,14 @@ func getRun(ctx context.Context, o *GetOptions) error {
 		out.Operation = opName(e.Operation())
 		return output.WriteJSON(io.Out, out)
 	}
-	if _, err := io.Out.Write(e.Value()); err != nil {
+	// The raw value, newline-terminated like every line bevygap prints
+	// (natscli does the same); -o json keeps the exact bytes.
+	v := e.Value()
+	if _, err := io.Out.Write(v); err != nil {
 		return err
 	}
-	if io.IsStdoutTTY() {
-		fmt.Fprintln(io.Out)
+	if len(v) == 0 || v[len(v)-1] != '\n' {
+		_, err = fmt.Fprintln(io.Out)
 	}
-	return nil
+	return err
 }

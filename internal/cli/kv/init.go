@@ -17,7 +17,9 @@ type InitOptions struct{ D *Deps }
 func NewCmdInit(d *Deps, runF func(context.Context, *InitOptions) error) *cobra.Command {
 	o := &InitOptions{D: d}
 	return &cobra.Command{
-		Use:   "init",
+		Use: "init",
+		Example: `  bevygap kv init
+  bevygap kv init --nats-namespace game1`,
 		Short: "Create the bevygap buckets and the delete stream if missing",
 		Long: `Create the five bevygap buckets and DELETE_SESSION_STREAM with exactly the
 configuration the Rust components use. Idempotent: existing ones are checked,
@@ -51,7 +53,7 @@ func initRun(ctx context.Context, o *InitOptions) error {
 		return output.WriteJSON(io.Out, res)
 	}
 	created := 0
-	t := output.NewTable(io, "Stream", "Bucket", "Status")
+	t := output.NewTable(io, o.D.Format(), "Stream", "Bucket", "Status")
 	for _, r := range res {
 		status := "exists"
 		if r.Created {
@@ -63,8 +65,8 @@ func initRun(ctx context.Context, o *InitOptions) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	if io.IsStdoutTTY() {
-		fmt.Fprintf(io.Out, "\n%d created, %d already present\n", created, len(res)-created)
+	if o.D.Format().IsTable() {
+		fmt.Fprintf(io.ErrOut, "\n%d created, %d already present\n", created, len(res)-created)
 	}
 	return nil
 }

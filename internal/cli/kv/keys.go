@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
+
 	"github.com/bevygap/bevygap/internal/output"
 )
 
@@ -21,9 +23,13 @@ type KeysOptions struct {
 func NewCmdKeys(d *Deps, runF func(context.Context, *KeysOptions) error) *cobra.Command {
 	o := &KeysOptions{D: d}
 	return &cobra.Command{
-		Use:   "keys <bucket>",
-		Short: "List the keys of a bucket with value, revision and age",
-		Args:  cobra.ExactArgs(1),
+		Use: "keys <bucket>",
+		Example: `  bevygap kv keys unclaimed_sessions
+  bevygap kv keys cert_digests -o wide
+  bevygap kv keys sessions_eg2ly -o json --jq '.[].key'`,
+		Short:             "List the keys of a bucket with value, revision and age",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: complete.Nth(false, d.completeBucket()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket = args[0]
 			if runF != nil {
@@ -62,21 +68,19 @@ func keysRun(ctx context.Context, o *KeysOptions) error {
 	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, entries)
 	}
-	if len(entries) == 0 && io.IsStdoutTTY() {
+	f := o.D.Format()
+	if len(entries) == 0 && f.IsTable() {
 		fmt.Fprintf(io.ErrOut, "No keys in %s.\n", o.Bucket)
 		return nil
 	}
 	now := o.D.Now()
-	t := output.NewTable(io, "Key", "Value", "Revision", "Age")
+	t := output.NewTable(io, f, "Key", "Value", "Revision", "Age").MaxWidth(1, 48)
 	for _, e := range entries {
 		v := e.Value
 		if e.ValueBase64 != nil {
 			v = fmt.Sprintf("(%d bytes binary)", len(e.ValueBase64))
 		}
-		if io.IsStdoutTTY() {
-			v = output.Truncate(v, 48)
-		}
-		t.AddRow(e.Key, v, e.Revision, output.Ago(io, now, e.Created))
+		t.AddRow(e.Key, v, e.Revision, output.Ago(f, now, e.Created))
 	}
 	return t.Render()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
@@ -31,6 +32,8 @@ type Deps struct {
 	NATS        func(ctx context.Context, name string) (*nats.Conn, error)
 	ServiceNATS func(ctx context.Context, name string) (*nats.Conn, error)
 	Confirm     func(yes bool, question string) error
+	// Prepare loads the settings for dynamic completion (nil: none).
+	Prepare func(cmd *cobra.Command) error
 }
 
 // DepsOf takes the kv commands' dependencies from the factory.
@@ -38,6 +41,7 @@ func DepsOf(f *factory.Factory) *Deps {
 	return &Deps{
 		IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format },
 		Names: f.Names, NATS: f.NATS, ServiceNATS: f.ServiceNATS, Confirm: f.Confirm,
+		Prepare: f.PrepareCompletion,
 	}
 }
 
@@ -45,7 +49,10 @@ func DepsOf(f *factory.Factory) *Deps {
 func NewCmdKV(f *factory.Factory) *cobra.Command {
 	d := DepsOf(f)
 	cmd := &cobra.Command{
-		Use:   "kv <command>",
+		Use: "kv <command>",
+		Example: `  bevygap kv ls
+  bevygap kv keys active_connections
+  bevygap kv watch --initial`,
 		Short: "Inspect and purge the NATS key-value buckets",
 		Long: `Inspect and purge NATS JetStream key-value buckets: the five bevygap buckets
 (sessions_eg2ly, sessions_ly2eg, active_connections, unclaimed_sessions,
@@ -57,6 +64,16 @@ cert_digests) and any other bucket on the server.`,
 		NewCmdWatch(d, nil), NewCmdRm(d, nil), NewCmdPurge(d, nil),
 	)
 	return cmd
+}
+
+// completeBucket completes bucket names; completeBucketKeys a bucket, then
+// its keys (repeatedly).
+func (d *Deps) completeBucket() cobra.CompletionFunc {
+	return complete.Func(d.Prepare, complete.Buckets(d.NATS))
+}
+
+func (d *Deps) completeBucketKeys() cobra.CompletionFunc {
+	return complete.Nth(true, d.completeBucket(), complete.Func(d.Prepare, complete.Keys(d.NATS)))
 }
 
 // conn connects and returns a JetStream handle; close the conn when done.
@@ -135,7 +152,7 @@ func opName(op jetstream.KeyValueOp) string {
 	case jetstream.KeyValuePut:
 		return "PUT"
 	case jetstream.KeyValueDelete:
-		return "DEL"
+		return "DELETE"
 	case jetstream.KeyValuePurge:
 		return "PURGE"
 	}

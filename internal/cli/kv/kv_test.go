@@ -109,10 +109,14 @@ func TestRmAndPurge(t *testing.T) {
 	if ok, _ := e.store.IsUnclaimed(context.Background(), "aaaaaaaaaaaa-S"); !ok {
 		t.Fatal("rm with a missing key removed the others")
 	}
-	// On a terminal, answering no cancels.
+	// On a terminal, answering no cancels quietly (like gh): exit 2 as
+	// without --yes, no error line, nothing removed.
 	r = e.run(clitest.Opts{TTY: true, Stdin: "n\n"}, "kv", "rm", "unclaimed_sessions", "aaaaaaaaaaaa-S")
-	if r.Code != 1 || !strings.Contains(r.Stderr, "cancelled") {
+	if r.Code != 2 || strings.Contains(r.Stderr, "Error") || r.Stderr != "Delete 1 key(s) of bucket unclaimed_sessions? [y/N] " {
 		t.Fatalf("declined rm: exit %d, %q", r.Code, r.Stderr)
+	}
+	if ok, _ := e.store.IsUnclaimed(context.Background(), "aaaaaaaaaaaa-S"); !ok {
+		t.Fatal("declined rm removed the key")
 	}
 	// Answering yes removes.
 	r = e.run(clitest.Opts{TTY: true, Stdin: "y\n"}, "kv", "rm", "unclaimed_sessions", "aaaaaaaaaaaa-S")
@@ -177,14 +181,14 @@ func watchEvents(t *testing.T, e *env, args ...string) string {
 		t.Fatal(err)
 	}
 	natstest.CheckFor(t, 5e9, 2e7, func() error {
-		if !strings.Contains(out.String(), "DEL") {
+		if !strings.Contains(out.String(), "DELETE") {
 			return errNotYet
 		}
 		return nil
 	})
 	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("watch exit %d: %s", code, errOut.String())
+	if code := <-done; code != 130 {
+		t.Fatalf("watch exit %d after Ctrl-C, want 130: %s", code, errOut.String())
 	}
 	return out.String()
 }
@@ -211,4 +215,50 @@ func TestWatch(t *testing.T) {
 	}
 	golden.Assert(t, "watch.json.golden", lastTwo(out))
 	golden.Assert(t, "watch.plain.golden", lastTwo(watchEvents(t, e)))
+}
+
+// -o table shortens long values with …; -o wide and plain never do.
+func TestWideNeverTruncates(t *testing.T) {
+	e := setup(t)
+	e.seed()
+	digest := "e3:76:4d:" + strings.Repeat("ab:", 29) + "ff"
+	r := e.run(clitest.Opts{}, "kv", "keys", "cert_digests", "-o", "table")
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "KEY") || !strings.Contains(r.Stdout, "…") || strings.Contains(r.Stdout, digest) {
+		t.Fatalf("-o table piped: exit %d %q", r.Code, r.Stdout)
+	}
+	for _, f := range []string{"wide", "plain"} {
+		r = e.run(clitest.Opts{TTY: true}, "kv", "keys", "cert_digests", "-o", f)
+		if r.Code != 0 || !strings.Contains(r.Stdout, digest) || strings.Contains(r.Stdout, "…") {
+			t.Fatalf("-o %s: exit %d %q", f, r.Code, r.Stdout)
+		}
+	}
+}
+
+// `bevygap kv keys <TAB>` through cobra's __complete lists the buckets of
+// the live NATS server; the second argument of kv get completes keys.
+func TestCompletesBucketsAndKeys(t *testing.T) {
+	e := setup(t)
+	e.seed()
+	r := e.run(clitest.Opts{}, "__complete", "kv", "keys", "")
+	for _, b := range []string{"active_connections", "cert_digests", "sessions_eg2ly", "sessions_ly2eg", "unclaimed_sessions"} {
+		if !strings.Contains(r.Stdout, b+"\n") {
+			t.Fatalf("kv keys <TAB> lacks %s: %q %q", b, r.Stdout, r.Stderr)
+		}
+	}
+	if !strings.HasSuffix(r.Stdout, ":4\n") || strings.Contains(r.Stdout, "go.mod") {
+		t.Fatalf("kv keys <TAB> should offer no files: %q", r.Stdout)
+	}
+	r = e.run(clitest.Opts{}, "__complete", "kv", "get", "unclaimed_sessions", "a")
+	if !strings.Contains(r.Stdout, "aaaaaaaaaaaa-S\n") || strings.Contains(r.Stdout, "bbbbbbbbbbbb-S") {
+		t.Fatalf("kv get unclaimed_sessions a<TAB>: %q", r.Stdout)
+	}
+	r = e.run(clitest.Opts{}, "__complete", "kv", "watch", "active_connections", "un")
+	if !strings.Contains(r.Stdout, "unclaimed_sessions\n") {
+		t.Fatalf("kv watch active_connections un<TAB>: %q", r.Stdout)
+	}
+	// No NATS: nothing offered, silently, within the bound.
+	r = e.run(clitest.Opts{Env: map[string]string{"NATS_HOST": "127.0.0.1:1", "NATS_INSECURE": "1"}}, "__complete", "kv", "keys", "")
+	if r.Stdout != ":4\n" || r.Code != 0 {
+		t.Fatalf("kv keys <TAB> without NATS: exit %d %q", r.Code, r.Stdout)
+	}
 }

@@ -35,7 +35,10 @@ type BucketInfo struct {
 func NewCmdLs(d *Deps, runF func(context.Context, *LsOptions) error) *cobra.Command {
 	o := &LsOptions{D: d}
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use: "ls",
+		Example: `  bevygap kv ls
+  bevygap kv ls --names
+  bevygap kv ls -o json --jq '.[] | select(.compat) | .bucket'`,
 		Aliases: []string{"list"},
 		Short:   "List buckets with description, values, size, TTL, history and replicas",
 		Args:    cobra.NoArgs,
@@ -86,21 +89,18 @@ func lsRun(ctx context.Context, o *LsOptions) error {
 	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, infos)
 	}
-	if len(infos) == 0 && io.IsStdoutTTY() {
+	f := o.D.Format()
+	if len(infos) == 0 && f.IsTable() {
 		fmt.Fprintln(io.ErrOut, "No buckets. `bevygap kv init` creates the bevygap buckets.")
 		return nil
 	}
-	t := output.NewTable(io, "Bucket", "Description", "Values", "Size", "TTL", "History", "Replicas")
+	t := output.NewTable(io, f, "Bucket", "Description", "Values", "Size", "TTL", "History", "Replicas").MaxWidth(1, 40)
 	for _, b := range infos {
 		ttl := "unlimited"
 		if b.TTLSeconds > 0 {
 			ttl = output.Duration(time.Duration(b.TTLSeconds) * time.Second)
 		}
-		desc := b.Description
-		if io.IsStdoutTTY() {
-			desc = output.Truncate(desc, 40)
-		}
-		t.AddRow(b.Bucket, desc, b.Values, output.Bytes(b.Bytes), ttl, b.History, b.Replicas)
+		t.AddRow(b.Bucket, b.Description, b.Values, output.Bytes(b.Bytes), ttl, b.History, b.Replicas)
 	}
 	return t.Render()
 }

@@ -31,7 +31,9 @@ type Removal struct {
 func NewCmdRm(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
 	o := &RmOptions{D: d}
 	cmd := &cobra.Command{
-		Use:   "rm <bucket> <key>...",
+		Use: "rm <bucket> <key>...",
+		Example: `  bevygap kv rm cert_digests 127.0.0.2
+  bevygap kv rm unclaimed_sessions 950dd2eaff09-S --yes`,
 		Short: "Delete keys (asks first; --yes when not on a terminal)",
 		Long: `Delete keys (asks first; --yes when not on a terminal).
 
@@ -39,7 +41,8 @@ Careful with the cleanup buckets, a running matchmaker acts on them:
 removing a key from unclaimed_sessions makes the reaper forget that session
 (it will not be deleted; see bevygap sessions prune), and removing a key from
 active_connections queues that session for deletion, disconnecting its player.`,
-		Args: cobra.MinimumNArgs(2),
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: d.completeBucketKeys(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Keys = args[0], args[1:]
 			if runF != nil {
@@ -56,7 +59,9 @@ active_connections queues that session for deletion, disconnecting its player.`,
 func NewCmdPurge(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
 	o := &RmOptions{D: d, Purge: true}
 	cmd := &cobra.Command{
-		Use:   "purge <bucket> [<key>...]",
+		Use: "purge <bucket> [<key>...]",
+		Example: `  bevygap kv purge cert_digests --yes
+  bevygap kv purge sessions_eg2ly 950dd2eaff09-S`,
 		Short: "Purge keys and their history, or every key of the bucket (asks first; --yes when not on a terminal)",
 		Long: `Purge keys and their history, or every key of the bucket (asks first; --yes
 when not on a terminal).
@@ -65,7 +70,8 @@ Careful with the cleanup buckets, a running matchmaker acts on them:
 purging unclaimed_sessions makes the reaper forget those sessions (they will
 not be deleted; see bevygap sessions prune), and purging active_connections
 queues every connected session for deletion, disconnecting their players.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: d.completeBucketKeys(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Bucket, o.Keys = args[0], args[1:]
 			if runF != nil {

@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
+
 	"github.com/bevygap/bevygap/internal/output"
 )
 
@@ -23,11 +25,15 @@ type WatchOptions struct {
 func NewCmdWatch(d *Deps, runF func(context.Context, *WatchOptions) error) *cobra.Command {
 	o := &WatchOptions{D: d}
 	cmd := &cobra.Command{
-		Use:   "watch [<bucket>...]",
+		Use: "watch [<bucket>...]",
+		Example: `  bevygap kv watch
+  bevygap kv watch active_connections unclaimed_sessions --initial
+  bevygap kv watch -o json --jq 'select(.operation == "DELETE") | .key'`,
 		Short: "Print put, delete and purge events live until interrupted",
 		Long: `Print put, delete and purge events of the named buckets (default: the five
 bevygap buckets) with timestamps until interrupted. With -o json, one JSON
 object per line.`,
+		ValidArgsFunction: complete.Nth(true, d.completeBucket()),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Buckets = args
 			if runF != nil {
@@ -129,11 +135,11 @@ func eventPrinter(o *WatchOptions) func(jetstream.KeyValueEntry) error {
 			return enc.Encode(ent)
 		}
 		ts := ent.Created.Format(time.RFC3339Nano)
-		line := fmt.Sprintf("%s %-5s %s %s", ts, ent.Operation, ent.Bucket, ent.Key)
+		line := fmt.Sprintf("%s %-6s %s %s", ts, ent.Operation, ent.Bucket, ent.Key)
 		if e.Operation() == jetstream.KeyValuePut {
 			line += " = " + ent.Value
 		}
-		if io.IsStdoutTTY() {
+		if o.D.Format().IsTable() {
 			line = th.Muted.Render(ts) + line[len(ts):]
 		}
 		_, err := fmt.Fprintln(io.Out, line)

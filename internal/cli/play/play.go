@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,17 +18,16 @@ import (
 	"github.com/bevygap/bevygap/internal/client"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/protocol"
 )
 
-// DefaultURL is the gateway `bevygap dev` and `serve` listen on locally.
-const DefaultURL = "ws://127.0.0.1:3000/matchmaker/ws"
-
 // Options of `play`.
 type Options struct {
 	IO          *iostreams.IOStreams
-	Format      func() output.Format // read when the command runs
+	Format      func() output.Format    // read when the command runs
+	Settings    func() *settings.Loaded // gateway-url, read when the command runs
 	URL         string
 	Game        string
 	Version     string
@@ -58,7 +58,7 @@ const exitTimeout = 124
 
 // NewCmdPlay builds `bevygap play`.
 func NewCmdPlay(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	o := &Options{IO: f.IOStreams, Format: func() output.Format { return f.Format }}
+	o := &Options{IO: f.IOStreams, Format: func() output.Format { return f.Format }, Settings: func() *settings.Loaded { return f.Settings }}
 	cmd := &cobra.Command{
 		Use:   "play [<url>]",
 		Short: "Ask the gateway for a seat like a game client; --connect joins the game server; --count runs a load test",
@@ -72,17 +72,27 @@ over UDP, stays connected for --hold, and disconnects, reporting each step.
 With --count N --concurrency C it runs N requests, C at a time, and prints a
 summary: seats, errors by code, latency percentiles, seats per second.
 
+The gateway is <url>, else the gateway-url setting (--gateway-url,
+BEVYGAP_GATEWAY_URL, the config file or the context); host:port means
+ws://host:port/matchmaker/ws, and a URL without a path gets /matchmaker/ws.
+
 Exit codes: 0 seat (and connection), 1 an Error from the matchmaker or a
-refused connection, 124 --timeout reached.`,
+refused connection, 2 an unusable URL, 124 --timeout reached.`,
 		Example: `  bevygap play --connect
-  bevygap play ws://127.0.0.1:3000/matchmaker/ws -o json
+  bevygap play 127.0.0.1:3000 -o json
+  bevygap play wss://play.example.com --game my-game --game-version v3
   bevygap play --count 2000 --concurrency 200 -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.URL = DefaultURL
+			raw := o.Settings().Tools.GatewayURL
 			if len(args) == 1 {
-				o.URL = args[0]
+				raw = args[0]
 			}
+			u, err := client.GatewayURL(raw)
+			if err != nil {
+				return &factory.UsageError{Msg: err.Error()}
+			}
+			o.URL = u
 			if o.Count < 1 || o.Count > client.MaxLoadCount || o.Concurrency < 1 || o.Concurrency > client.MaxLoadConcurrency {
 				return factory.UsageErrorf("--count must be from 1 to %d and --concurrency from 1 to %d", client.MaxLoadCount, client.MaxLoadConcurrency)
 			}
@@ -107,6 +117,7 @@ refused connection, 124 --timeout reached.`,
 	fl.IntVar(&o.Concurrency, "concurrency", 1, "requests in flight at once in load mode")
 	fl.BoolVar(&o.Connect, "connect", false, "connect to the game server with the token (netcode handshake over UDP)")
 	fl.DurationVar(&o.Hold, "hold", 2*time.Second, "with --connect, how long to stay connected")
+	settings.AddFlags(fl, "gateway-url")
 	return cmd
 }
 
@@ -117,7 +128,7 @@ func playRun(ctx context.Context, o *Options) error {
 		return loadRun(ctx, o)
 	}
 	io := o.IO
-	st := newStatus(io.ErrOut, io.IsStderrTTY(), output.NewTheme(o.IO))
+	st := newStatus(io.ErrOut, io.IsStderrTTY(), output.NewErrTheme(o.IO))
 	defer st.stop()
 	st.set("Connecting to " + o.URL)
 	res, err := client.Request(ctx, client.Options{
@@ -126,7 +137,7 @@ func playRun(ctx context.Context, o *Options) error {
 	})
 	if err != nil {
 		st.stop()
-		return requestFailure(ctx, err)
+		return requestFailure(ctx, o.URL, err)
 	}
 	st.done(fmt.Sprintf("Seat on %s:%d after %s", res.Seat.IP, res.Seat.Port, res.Elapsed.Round(time.Millisecond)))
 	seat := Seat{Token: res.Seat.Token, IP: res.Seat.IP, Port: res.Seat.Port, CertDigest: res.Seat.CertDigest, SessionID: res.SessionID, ElapsedMS: float64(res.Elapsed.Microseconds()) / 1000}
@@ -143,13 +154,16 @@ func playRun(ctx context.Context, o *Options) error {
 	return nil
 }
 
-func requestFailure(ctx context.Context, err error) error {
+func requestFailure(ctx context.Context, url string, err error) error {
 	var pe *protocol.Error
 	switch {
 	case errors.As(err, &pe):
 		return fmt.Errorf("matchmaker answered Error %d: %s", pe.Code, pe.Message)
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return &factory.ExitError{Code: exitTimeout, Msg: "timed out waiting for a seat: " + err.Error()}
+	case strings.Contains(err.Error(), "expected handshake response status code 101"):
+		// Something answered plain HTTP: not the gateway's websocket route.
+		return &factory.HintError{Err: err, Hint: "no websocket at " + url + ": the gateway's route is " + client.WSPath + " (e.g. ws://127.0.0.1:3000" + client.WSPath + ")"}
 	}
 	return err
 }
@@ -213,7 +227,7 @@ func printSeat(o *Options, s Seat) error {
 	if o.Format() == output.JSON {
 		return output.WriteJSON(io.Out, s)
 	}
-	t := output.NewTable(io, "Field", "Value")
+	t := output.NewTable(io, o.Format(), "Field", "Value").MaxWidth(1, 40)
 	t.AddRow("ip", s.IP)
 	t.AddRow("port", s.Port)
 	t.AddRow("cert_digest", s.CertDigest)
@@ -222,17 +236,13 @@ func printSeat(o *Options, s Seat) error {
 	if s.ClientIndex != nil {
 		t.AddRow("client_index", *s.ClientIndex)
 	}
-	tok := s.Token
-	if io.IsStdoutTTY() {
-		tok = output.Truncate(tok, 40)
-	}
-	t.AddRow("token", tok)
+	t.AddRow("token", s.Token)
 	return t.Render()
 }
 
 func loadRun(ctx context.Context, o *Options) error {
 	io := o.IO
-	st := newStatus(io.ErrOut, io.IsStderrTTY(), output.NewTheme(o.IO))
+	st := newStatus(io.ErrOut, io.IsStderrTTY(), output.NewErrTheme(o.IO))
 	defer st.stop()
 	var mu sync.Mutex
 	done, seats := 0, 0
@@ -262,9 +272,30 @@ func loadRun(ctx context.Context, o *Options) error {
 		return err
 	}
 	if sum.Seats != sum.Requests {
-		return fmt.Errorf("%d of %d requests got no seat", sum.Requests-sum.Seats, sum.Requests)
+		err := fmt.Errorf("%d of %d requests got no seat", sum.Requests-sum.Seats, sum.Requests)
+		if h := limitHint(sum); h != "" {
+			return &factory.HintError{Err: err, Hint: h}
+		}
+		return err
 	}
 	return nil
+}
+
+// limitHint explains refusals by the gateway's per-client limits: every
+// request of a load run comes from this one host.
+func limitHint(s client.Summary) string {
+	rate, pending := s.Errors[429], s.Errors[503]
+	var parts []string
+	if rate > 0 {
+		parts = append(parts, fmt.Sprintf("%d were rate limited (Error 429: the gateway's --rate-per-minute and --rate-burst)", rate))
+	}
+	if pending > 0 {
+		parts = append(parts, fmt.Sprintf("%d were refused as too many pending or busy (Error 503: the gateway's --max-pending-per-ip and --max-pending-total, or the matchmaker's --max-inflight)", pending))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, "; ") + ". A load run sends every request from this host: raise the limits on the gateway (0 = unlimited; bevygap dev sets none), or use --client-ip with a gateway that allows overrides"
 }
 
 func printSummary(o *Options, s client.Summary) error {
@@ -272,7 +303,7 @@ func printSummary(o *Options, s client.Summary) error {
 	if o.Format() == output.JSON {
 		return output.WriteJSON(io.Out, s)
 	}
-	t := output.NewTable(io, "Metric", "Value")
+	t := output.NewTable(io, o.Format(), "Metric", "Value")
 	t.AddRow("requests", s.Requests)
 	t.AddRow("seats", s.Seats)
 	for code, n := range s.Errors {

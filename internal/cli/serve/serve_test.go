@@ -107,8 +107,8 @@ func TestServeAllInOne(t *testing.T) {
 	if !strings.HasPrefix(up["nats"].(string), "nats://127.0.0.1:") {
 		t.Fatalf("embedded NATS url %v", up["nats"])
 	}
-	if code := stop(); code != 0 {
-		t.Fatalf("exit %d after SIGINT", code)
+	if code := stop(); code != 130 {
+		t.Fatalf("exit %d after SIGINT, want 130 (interrupted)", code)
 	}
 	// The embedded store (delete queue, unclaimed sessions) survives the
 	// restart: it lives in $XDG_STATE_HOME/bevygap/nats, not a temp dir.

@@ -20,9 +20,12 @@ type GetOptions struct {
 func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Command {
 	o := &GetOptions{D: d}
 	return &cobra.Command{
-		Use:   "get <session-id>",
-		Short: "Show a session with its deployment IP and ports",
-		Args:  cobra.ExactArgs(1),
+		Use: "get <session-id>",
+		Example: `  bevygap sessions get 950dd2eaff09-S
+  bevygap sessions get 950dd2eaff09-S -o json --jq .deployment.public_ip`,
+		Short:             "Show a session with its deployment IP and ports",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: d.completeIDs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ID = args[0]
 			if runF != nil {
@@ -46,7 +49,7 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, s)
 	}
-	t := output.NewTable(io, "Field", "Value")
+	t := output.NewTable(io, o.D.Format(), "Field", "Value")
 	t.AddRow("session_id", s.ID)
 	t.AddRow("status", s.Status)
 	t.AddRow("ready", s.Ready)

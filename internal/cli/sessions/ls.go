@@ -37,7 +37,10 @@ type Row struct {
 func NewCmdLs(d *Deps, runF func(context.Context, *LsOptions) error) *cobra.Command {
 	o := &LsOptions{D: d}
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use: "ls",
+		Example: `  bevygap sessions ls
+  bevygap sessions ls --all -o wide
+  bevygap sessions ls -o json --jq '.[] | select(.ready | not) | .session_id'`,
 		Aliases: []string{"list"},
 		Short:   "List sessions (one page, or --all)",
 		Long: `List Edgegap sessions: id, status, ready, linked, kind, users and deployment.
@@ -99,8 +102,9 @@ func lsRun(ctx context.Context, o *LsOptions) error {
 	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, rows)
 	}
+	f := o.D.Format()
 	if len(rows) == 0 {
-		if io.IsStdoutTTY() {
+		if f.IsTable() {
 			fmt.Fprintln(io.ErrOut, "No sessions.")
 		}
 		return nil
@@ -109,14 +113,14 @@ func lsRun(ctx context.Context, o *LsOptions) error {
 	if o.Details {
 		header = append(header, "Age")
 	}
-	t := output.NewTable(io, header...)
+	t := output.NewTable(io, f, header...)
 	now := o.D.Now()
 	for _, r := range rows {
 		cells := []any{r.SessionID, r.Status, r.Ready, r.Linked, r.Kind, r.UserCount, r.Deployment}
 		if o.Details {
 			age := ""
 			if r.Created != nil {
-				age = output.Ago(io, now, *r.Created)
+				age = output.Ago(f, now, *r.Created)
 			}
 			cells = append(cells, age)
 		}

@@ -50,7 +50,9 @@ type PruneSummary struct {
 func NewCmdPrune(f *factory.Factory, runF func(context.Context, *PruneOptions) error) *cobra.Command {
 	o := &PruneOptions{F: f}
 	cmd := &cobra.Command{
-		Use:   "prune [--yes]",
+		Use: "prune [--yes]",
+		Example: `  bevygap sessions prune
+  bevygap sessions prune --yes -o json`,
 		Short: "Find (and with --yes delete) sessions nothing will ever clean up",
 		Long: `Reconcile Edgegap with NATS: a session that has no active_connections entry
 (no client is connected) and is not in unclaimed_sessions (so the reaper will
@@ -120,7 +122,7 @@ func pruneRun(ctx context.Context, o *PruneOptions) error {
 		}
 	} else {
 		if len(sum.Orphans) > 0 {
-			t := output.NewTable(io, "Session", "Status", "Deployment", "Age", "Result")
+			t := output.NewTable(io, o.F.Format, "Session", "Status", "Deployment", "Age", "Result")
 			for _, x := range sum.Orphans {
 				t.AddRow(x.SessionID, x.Status, x.Deployment, output.Duration(now.Sub(x.Created)), x.Result)
 			}

@@ -29,9 +29,12 @@ type Deletion struct {
 func NewCmdRm(d *Deps, runF func(context.Context, *RmOptions) error) *cobra.Command {
 	o := &RmOptions{D: d}
 	cmd := &cobra.Command{
-		Use:   "rm <session-id>...",
-		Short: "Delete sessions (unknown or terminated ones count as already gone)",
-		Args:  cobra.MinimumNArgs(1),
+		Use: "rm <session-id>...",
+		Example: `  bevygap sessions rm 950dd2eaff09-S
+  bevygap sessions rm 950dd2eaff09-S aaaaaaaaaaaa-S --yes`,
+		Short:             "Delete sessions (unknown or terminated ones count as already gone)",
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: d.completeIDs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
 			if runF != nil {
@@ -59,7 +62,7 @@ func rmRun(ctx context.Context, o *RmOptions) error {
 			return err
 		}
 	} else {
-		t := output.NewTable(io, "Session", "Result", "Error")
+		t := output.NewTable(io, o.D.Format(), "Session", "Result", "Error")
 		for _, r := range res {
 			t.AddRow(r.SessionID, r.Result, r.Error)
 		}

@@ -46,7 +46,9 @@ type Inspection struct {
 func NewCmdInspect(d *Deps, runF func(context.Context, *InspectOptions) error) *cobra.Command {
 	o := &InspectOptions{D: d}
 	cmd := &cobra.Command{
-		Use:   "inspect [<token> | -]",
+		Use: "inspect [<token> | -]",
+		Example: `  bevygap token inspect "$TOKEN"
+  bevygap play -o json --jq .token | bevygap token inspect - --private-key-file key.txt`,
 		Short: "Decode a connect token; with the private key, decrypt it too",
 		Long: `Decode the public part of a base64 connect token (from the argument, or
 stdin with - or when no argument is given): version, protocol id, times,
@@ -132,7 +134,7 @@ func inspectRun(_ context.Context, o *InspectOptions) error {
 			exp += " (expired " + output.Duration(-d) + " ago)"
 		}
 	}
-	t2 := output.NewTable(io, "Field", "Value")
+	t2 := output.NewTable(io, o.D.Format(), "Field", "Value")
 	t2.AddRow("version", in.Version)
 	t2.AddRow("protocol_id", in.ProtocolID)
 	t2.AddRow("created", in.Created.Format(time.RFC3339))

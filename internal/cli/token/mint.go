@@ -113,7 +113,7 @@ func mintRun(_ context.Context, o *MintOptions) error {
 	m.Now = o.D.Now
 	var all []Minted
 	io := o.D.IO
-	piped := o.D.Format() == output.Plain || (o.D.Format() == output.Table && !io.IsStdoutTTY())
+	piped := o.D.Format() == output.Plain // tokens alone, one per line
 	for range o.Count {
 		mt, err := mintOne(m, &p, fixedID, key)
 		if err != nil {

@@ -37,7 +37,9 @@ func DepsOf(f *factory.Factory) *Deps {
 func NewCmdToken(f *factory.Factory) *cobra.Command {
 	d := DepsOf(f)
 	cmd := &cobra.Command{
-		Use:   "token <command>",
+		Use: "token <command>",
+		Example: `  bevygap token mint --server 127.0.0.1:5000 --private-key-file key.txt
+  bevygap token inspect "$TOKEN"`,
 		Short: "Mint and inspect Lightyear connect tokens",
 		Long: `Mint and inspect Lightyear (netcode.io 1.02) connect tokens, the 2048-byte
 tickets a game client presents to a game server. Useful to test a game server

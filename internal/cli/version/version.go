@@ -24,7 +24,10 @@ type Options struct {
 func NewCmdVersion(f *factory.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Format: func() output.Format { return f.Format }, Info: build.Get}
 	return &cobra.Command{
-		Use:   "version",
+		Use: "version",
+		Example: `  bevygap version
+  bevygap --version
+  bevygap version -o json --jq .commit`,
 		Short: "Print the version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
