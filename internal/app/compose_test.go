@@ -56,11 +56,35 @@ func TestConfigsFromSettings(t *testing.T) {
 	if a := o.Simulator.Apps; len(a) != 1 || a[0].Name != "my-game" || a[0].Versions[0].Name != "v3" {
 		t.Errorf("simulator apps %+v", a)
 	}
-	if o.Gateway.RatePerMinute != 0 || o.Gateway.MaxPendingTotal != 0 || o.Gateway.MaxPendingPerIP != 100000 || len(o.Gateway.TrustedProxies) != 1 {
+	// dev's gateway has serve's defaults (CORS, rate and pending limits).
+	serve := settings.Defaults().Gateway
+	if o.Gateway.RatePerMinute != serve.RatePerMinute || o.Gateway.RatePerMinute == 0 || o.Gateway.MaxPendingTotal != 0 ||
+		o.Gateway.MaxPendingPerIP != serve.MaxPendingPerIP || !slices.Equal(o.Gateway.CORSOrigins, serve.CORS) ||
+		o.Gateway.AllowClientIPOverride || len(o.Gateway.TrustedProxies) != 1 {
 		t.Errorf("gateway config %+v", o.Gateway)
 	}
 	if o.GameServers == nil || o.GatewayAddr != o.WebhookAddr || o.Embedded.StoreDir != "" || o.Simulator.Sockets != edgegapsim.DefaultSockets {
 		t.Errorf("dev wiring %+v", o)
+	}
+	// --open relaxes the gateway, except what was set explicitly.
+	s = DevSettings()
+	s.Dev.Open = true
+	s.Gateway.RatePerMinute = 30
+	relaxed, err := DevOpen(&s, func(k string) settings.Source {
+		if k == "rate-per-minute" {
+			return "env BEVYGAP_RATE_PER_MINUTE"
+		}
+		return "default"
+	})
+	if err != nil || !slices.Equal(relaxed, []string{"cors", "allow-client-ip-override", "max-pending-per-ip"}) {
+		t.Errorf("relaxed %v %v", relaxed, err)
+	}
+	if g := GatewayConfig(s.Gateway); !slices.Equal(g.CORSOrigins, []string{"*"}) || g.RatePerMinute != 30 || g.MaxPendingPerIP != 0 || !g.AllowClientIPOverride {
+		t.Errorf("open gateway config %+v", g)
+	}
+	s.Dev.Open = false
+	if relaxed, _ := DevOpen(&s, func(string) settings.Source { return "default" }); relaxed != nil {
+		t.Errorf("relaxed without --open: %v", relaxed)
 	}
 	// serve: a missing API key or an all-zero key is refused by key.
 	s = settings.Defaults()

@@ -98,6 +98,12 @@ type Dev struct {
 	EdgegapListen string
 	DeployDelay   time.Duration
 	Sockets       int
+	// GameserverCmd, when set, is the shell command each simulated
+	// deployment runs as its game server (internal/devserver).
+	GameserverCmd   string
+	GameserverGrace time.Duration
+	// Open relaxes the gateway's production defaults (internal/app.DevOpen).
+	Open bool
 }
 
 // Section names, in the order of Defs.
@@ -236,4 +242,10 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Dev.DeployDelay }},
 	{Key: "sockets", Section: SectionDev, Default: "4", Usage: "seats per simulated deployment", check: intIn(1, 10000),
 		field: func(s *Settings) any { return &s.Dev.Sockets }},
+	{Key: "gameserver-cmd", Section: SectionDev, Usage: "shell command (sh -c) each simulated deployment runs as its game server, with Edgegap's ARBITRIUM_* and the NATS_* environment (empty: built-in simulated game servers)",
+		field: func(s *Settings) any { return &s.Dev.GameserverCmd }},
+	{Key: "gameserver-grace", Section: SectionDev, Default: "5s", Usage: "time a game-server command has to exit after SIGTERM before SIGKILL", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Dev.GameserverGrace }},
+	{Key: "open", Section: SectionDev, Default: "false", Usage: "relax the gateway's production defaults for local experiments: any CORS origin, no rate or pending-request limits, client_ip override (values set by flag, env or file still win)",
+		field: func(s *Settings) any { return &s.Dev.Open }},
 }
