@@ -100,6 +100,8 @@ type Stack struct {
 	// embedded server runs in-process only).
 	NATSURL    string
 	MetricsURL string
+	// Allocator is the matchmaker's allocator, resolved at start.
+	Allocator string
 
 	tmpDir     string
 	metricsSrv *http.Server
@@ -237,7 +239,7 @@ func (s *Stack) startMatchmaker(ctx context.Context, o *Options) (err error) {
 	if err != nil {
 		return err
 	}
-	mc.Allocator = alloc
+	mc.Allocator, s.Allocator = alloc, alloc
 	s.Log.Info("allocator", "allocator", alloc, "why", why)
 	if s.MM, err = matchmaker.New(mc); err != nil {
 		return err
