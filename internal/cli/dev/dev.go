@@ -25,6 +25,7 @@ import (
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
 	"github.com/bevygap/bevygap/internal/settings"
+	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/netcode"
 )
 
@@ -257,7 +258,7 @@ func banner(io *iostreams.IOStreams, in Info, prog string) {
 		"  matchmaker_url "+in.GatewayURL+", game_name "+in.AppName+", game_version "+in.AppVersion,
 		"",
 		th.Bold.Render("Next, in another terminal:"),
-		"  "+playCommand(prog, in.GatewayURL),
+		"  "+playCommand(prog, in.GatewayURL, in.AppName, in.AppVersion),
 		fmt.Sprintf("  EDGEGAP_API_KEY='%s' %s sessions ls --edgegap-url %s", in.EdgegapAPIKey, prog, in.EdgegapURL),
 		fmt.Sprintf("  %s %s kv watch", natsEnv, prog),
 		"",
@@ -271,11 +272,20 @@ func banner(io *iostreams.IOStreams, in Info, prog string) {
 // playDefaultURL is play's default gateway (play.DefaultURL).
 const playDefaultURL = "ws://127.0.0.1:3000/matchmaker/ws"
 
-func playCommand(prog, gateway string) string {
-	if gateway == playDefaultURL {
-		return prog + " play --connect"
+// playCommand is the play command for dev's gateway and game (play's
+// defaults are left out).
+func playCommand(prog, gateway, game, version string) string {
+	c := prog + " play"
+	if gateway != playDefaultURL {
+		c += " " + gateway
 	}
-	return prog + " play " + gateway + " --connect"
+	if game != edgegapsim.DefaultApp {
+		c += " --game " + quote(game)
+	}
+	if version != edgegapsim.DefaultVersion {
+		c += " --game-version " + quote(version)
+	}
+	return c + " --connect"
 }
 
 func limits(in Info) string {
