@@ -62,7 +62,9 @@ func TestFreePorts(t *testing.T) {
 	}
 
 	s.Gateway.Listen, s.Dev.EdgegapListen = "127.0.0.1:0", busy
-	err = freePorts(&s, func(k string) settings.Source { return settings.Source("env BEVYGAP_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_"))) }, log)
+	err = freePorts(&s, func(k string) settings.Source {
+		return settings.Source("env BEVYGAP_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_")))
+	}, log)
 	if err == nil || !strings.Contains(err.Error(), "edgegap-listen "+busy+" (from env BEVYGAP_EDGEGAP_LISTEN) is in use") || !strings.Contains(err.Error(), "--edgegap-listen") {
 		t.Errorf("explicit busy address: %v", err)
 	}
