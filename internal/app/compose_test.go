@@ -3,11 +3,14 @@ package app
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/settings"
@@ -100,5 +103,37 @@ func TestConfigsFromSettings(t *testing.T) {
 	o, err = Serve(s, Parts{Gateway: true}, nil, func() (string, error) { return dir, nil })
 	if err != nil || o.Embedded.StoreDir != filepath.Join(dir, "bevygap", "nats-4222") {
 		t.Errorf("default data dir %q %v", o.Embedded.StoreDir, err)
+	}
+}
+
+// With gameserver-cmd and a TLS NATS, the CA game servers get is nats-ca,
+// else the TLS certificate; an unreadable one is an error naming it.
+func TestDevGameserverCmdCA(t *testing.T) {
+	t.Parallel()
+	s := DevSettings()
+	s.Dev.GameserverCmd = "./server"
+	if _, err := Dev(s, nil); err != nil {
+		t.Fatalf("without TLS: %v", err)
+	}
+	s.Serve.NATSTLSCert = filepath.Join(t.TempDir(), "missing-cert.pem")
+	if _, err := Dev(s, nil); err == nil || !strings.HasPrefix(err.Error(), "nats-tls-cert: ") {
+		t.Errorf("missing TLS certificate: %v", err)
+	}
+	s.NATS.CA = filepath.Join(t.TempDir(), "missing-ca.pem")
+	if _, err := Dev(s, nil); err == nil || !strings.HasPrefix(err.Error(), "nats-ca: ") {
+		t.Errorf("missing CA: %v", err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.NATS.CA = ca
+	o, err := Dev(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hook refuses it once the stack gives it NATS.
+	if _, err := o.GameServers(GameServerDeps{NC: &nats.Conn{}, NATSURL: "tls://127.0.0.1:4222"}); err == nil || !strings.Contains(err.Error(), "NATS CA for game servers") {
+		t.Errorf("a CA that is no certificate: %v", err)
 	}
 }
