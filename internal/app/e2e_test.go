@@ -385,7 +385,16 @@ func TestDevPresetValid(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if s.Matchmaker.AppName != edgegapsim.DefaultApp || s.Gateway.RatePerMinute != 0 || s.Matchmaker.PrivateKey != devstack.DevKey {
-		t.Fatalf("dev preset not applied: %+v", s.Matchmaker)
+	// The gateway keeps serve's limits (dev is production with known keys).
+	if s.Matchmaker.AppName != edgegapsim.DefaultApp || s.Gateway.RatePerMinute != settings.Defaults().Gateway.RatePerMinute || s.Matchmaker.PrivateKey != devstack.DevKey {
+		t.Fatalf("dev preset not applied: %+v %+v", s.Matchmaker, s.Gateway)
+	}
+	// --open's preset is valid and relaxes the rate limit.
+	s.Dev.Open = true
+	if _, err := devstack.DevOpen(&s, func(string) settings.Source { return "default" }); err != nil || s.Gateway.RatePerMinute != 0 {
+		t.Fatalf("open preset: %v, rate %v", err, s.Gateway.RatePerMinute)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
