@@ -1,17 +1,16 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
-	"github.com/nats-io/nats.go"
-
+	"github.com/bevygap/bevygap/internal/devserver"
 	"github.com/bevygap/bevygap/internal/gateway"
 	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/natsconn"
@@ -265,35 +264,77 @@ func Serve(s settings.Settings, parts Parts, log *slog.Logger, stateHome func() 
 // it, and never all zeros (which the matchmaker refuses).
 const DevKey = "98,101,118,121,103,97,112,45,100,101,118,45,107,101,121,45,110,111,116,45,102,111,114,45,112,114,111,100,117,99,116,110"
 
+// RustKey writes k in the format of the Rust bevygap's
+// LIGHTYEAR_PRIVATE_KEY: its 32 bytes in decimal, comma-separated. It
+// reveals the key: only for dev's known key and what dev hands its own
+// game-server commands.
+func RustKey(k netcode.PrivateKey) string {
+	parts := make([]string, len(k))
+	for i, b := range k {
+		parts[i] = strconv.Itoa(int(b))
+	}
+	return strings.Join(parts, ",")
+}
+
 // DevProtocolID is the protocol id of `bevygap dev` unless one is given
 // (the Rust matchmaker's default).
 const DevProtocolID = 1982
 
 // DevPreset is `bevygap dev`'s defaults, laid below flags, env and config
 // file: the simulator's app, a fixed development key, the gateway on
-// loopback for any origin with no rate limits, and no Edgegap call budget
-// (the simulator is local). `bevygap dev` and the end-to-end tests use it.
+// loopback, and no Edgegap call budget (the simulator is local). The
+// gateway keeps serve's defaults (CORS, rate and pending-request limits):
+// dev is production with known keys; `--open` relaxes them (DevOpen).
+// `bevygap dev` and the end-to-end tests use it.
 var DevPreset = settings.Preset{Name: "dev", Defaults: map[string]string{
-	"lightyear-private-key":    DevKey,
-	"lightyear-protocol-id":    fmt.Sprint(DevProtocolID),
-	"app-name":                 edgegapsim.DefaultApp,
-	"app-version":              edgegapsim.DefaultVersion,
-	"gateway-listen":           "127.0.0.1:3000",
-	"cors":                     "*",
-	"allow-client-ip-override": "true",
-	"rate-per-minute":          "0",
-	"max-pending-per-ip":       "100000",
-	"max-pending-total":        "100000",
-	"edgegap-create-rate":      "0",
-	"edgegap-status-rate":      "0",
-	"allocator":                "deployments",
-	"empty-ttl":                "10s",
+	"lightyear-private-key": DevKey,
+	"lightyear-protocol-id": fmt.Sprint(DevProtocolID),
+	"app-name":              edgegapsim.DefaultApp,
+	"app-version":           edgegapsim.DefaultVersion,
+	"gateway-listen":        "127.0.0.1:3000",
+	"edgegap-create-rate":   "0",
+	"edgegap-status-rate":   "0",
+	"allocator":             "deployments",
+	"empty-ttl":             "10s",
 }}
+
+// DevOpenPreset is what `bevygap dev --open` relaxes: any browser origin, no
+// rate or pending-request limit per client IP, and the client_ip override.
+var DevOpenPreset = settings.Preset{Name: "dev --open", Defaults: map[string]string{
+	"cors":                     "*",
+	"rate-per-minute":          "0",
+	"max-pending-per-ip":       "0",
+	"allow-client-ip-override": "true",
+}}
+
+// DevOpen applies DevOpenPreset to s when s.Dev.Open is set, to every key
+// whose value is a default (source reports "default" or a preset): a value
+// set by flag, env or config file wins. It returns the keys it relaxed.
+func DevOpen(s *settings.Settings, source func(key string) settings.Source) ([]string, error) {
+	if !s.Dev.Open {
+		return nil, nil
+	}
+	p := settings.Preset{Name: DevOpenPreset.Name, Defaults: map[string]string{}}
+	var keys []string
+	for _, d := range settings.Defs {
+		v, ok := DevOpenPreset.Defaults[d.Key]
+		if !ok {
+			continue
+		}
+		if src := string(source(d.Key)); src != "default" && src != "" && !strings.HasPrefix(src, "preset ") {
+			continue
+		}
+		p.Defaults[d.Key] = v
+		keys = append(keys, d.Key)
+	}
+	return keys, p.Apply(s)
+}
 
 // DevIgnores are the settings `bevygap dev` does not read: it runs its own
 // NATS, Edgegap simulator and webhook sink (on the gateway's address).
+// nats-ca stays: with nats-tls-cert it is the CA game-server commands get.
 var DevIgnores = []string{
-	"nats-host", "nats-ca", "nats-ca-contents", "nats-insecure",
+	"nats-host", "nats-ca-contents", "nats-insecure",
 	"edgegap-url", "edgegap-api-key", "session-webhook-url", "webhook-public-url", "skip-edgegap-check", "webhook-listen",
 }
 
@@ -309,8 +350,10 @@ func DevSettings() settings.Settings {
 // Dev builds the Options of `bevygap dev` from s (normally DevSettings,
 // overridden by flags, env and file): embedded NATS (a temporary store
 // unless data-dir is set), the Edgegap simulator serving app-name and
-// app-version whose deployments start simulated game servers, the
-// matchmaker and the gateway with the webhook sink on the gateway's address.
+// app-version whose deployments start simulated game servers, or run
+// gameserver-cmd (internal/devserver), the matchmaker and the gateway with
+// the webhook sink on the gateway's address, wired to the simulator's
+// webhooks as in production.
 func Dev(s settings.Settings, log *slog.Logger) (Options, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -332,7 +375,10 @@ func Dev(s settings.Settings, log *slog.Logger) (Options, error) {
 	if err != nil {
 		return Options{}, err
 	}
-	key, pid := mc.PrivateKey, mc.ProtocolID
+	servers, err := devGameServers(s, log)
+	if err != nil {
+		return Options{}, err
+	}
 	return Options{
 		Logger: log, Names: names, Replicas: s.NATS.Replicas, MetricsAddr: s.Gateway.MetricsAddr,
 		Embedded: emb,
@@ -341,13 +387,61 @@ func Dev(s settings.Settings, log *slog.Logger) (Options, error) {
 			Apps:       []edgegapsim.App{{Name: s.Matchmaker.AppName, Versions: []edgegapsim.Version{{Name: s.Matchmaker.AppVersion, DockerTag: edgegapsim.DefaultDockerTag}}}},
 			RateLimits: &edgegapsim.RateLimits{Create: 1000, Status: 1000},
 		},
-		GameServers: func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-			return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: pid, PortName: s.Matchmaker.PortName, Logger: log})
-		},
+		GameServers: servers,
 		Edgegap:     edgegap.Config{Budget: budget},
 		Matchmaker:  mc,
 		BootCheck:   true,
 		Gateway:     GatewayConfig(s.Gateway),
 		GatewayAddr: s.Gateway.Listen, WebhookAddr: s.Gateway.Listen,
 	}, nil
+}
+
+// devGameServers is the hook builder of dev's simulated deployments: the
+// built-in simulated game servers, or gameserver-cmd.
+func devGameServers(s settings.Settings, log *slog.Logger) (func(GameServerDeps) (DeployHook, error), error) {
+	key, err := PrivateKey(s.Matchmaker.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	pid, portName := s.Matchmaker.ProtocolID, s.Matchmaker.PortName
+	if s.Dev.GameserverCmd == "" {
+		return func(d GameServerDeps) (DeployHook, error) {
+			return simserver.SimulatorHook(simserver.HookConfig{NC: d.NC, Names: d.Names, PrivateKey: key, ProtocolID: pid, PortName: portName, Logger: log}), nil
+		}, nil
+	}
+	ca, err := devNATSCA(s)
+	if err != nil {
+		return nil, err
+	}
+	return func(d GameServerDeps) (DeployHook, error) {
+		host := d.NATSURL
+		if i := strings.Index(host, "://"); i >= 0 {
+			host = host[i+3:]
+		}
+		return devserver.Hook(devserver.Config{
+			Command: s.Dev.GameserverCmd, NC: d.NC, Names: d.Names, NATSHost: host, NATSCA: ca,
+			NATSUser: s.NATS.User, NATSPasswd: s.NATS.Password,
+			PrivateKey: RustKey(key), ProtocolID: pid, PortName: portName,
+			ReadyTimeout: s.Matchmaker.ReadyTimeout, Grace: s.Dev.GameserverGrace,
+			Output: d.Output, Logger: log.With("component", "gameserver-cmd"),
+		})
+	}, nil
+}
+
+// devNATSCA is the root CA game-server commands trust for dev's NATS when it
+// uses TLS (nats-tls-cert): nats-ca, else the certificate itself (a
+// self-signed one is its own CA). "" without TLS.
+func devNATSCA(s settings.Settings) (string, error) {
+	if s.Serve.NATSTLSCert == "" {
+		return "", nil
+	}
+	key, path := "nats-ca", s.NATS.CA
+	if path == "" {
+		key, path = "nats-tls-cert", s.Serve.NATSTLSCert
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return string(b), nil
 }

@@ -3,11 +3,14 @@ package app
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/settings"
@@ -56,11 +59,35 @@ func TestConfigsFromSettings(t *testing.T) {
 	if a := o.Simulator.Apps; len(a) != 1 || a[0].Name != "my-game" || a[0].Versions[0].Name != "v3" {
 		t.Errorf("simulator apps %+v", a)
 	}
-	if o.Gateway.RatePerMinute != 0 || o.Gateway.MaxPendingTotal != 0 || o.Gateway.MaxPendingPerIP != 100000 || len(o.Gateway.TrustedProxies) != 1 {
+	// dev's gateway has serve's defaults (CORS, rate and pending limits).
+	serve := settings.Defaults().Gateway
+	if o.Gateway.RatePerMinute != serve.RatePerMinute || o.Gateway.RatePerMinute == 0 || o.Gateway.MaxPendingTotal != 0 ||
+		o.Gateway.MaxPendingPerIP != serve.MaxPendingPerIP || !slices.Equal(o.Gateway.CORSOrigins, serve.CORS) ||
+		o.Gateway.AllowClientIPOverride || len(o.Gateway.TrustedProxies) != 1 {
 		t.Errorf("gateway config %+v", o.Gateway)
 	}
 	if o.GameServers == nil || o.GatewayAddr != o.WebhookAddr || o.Embedded.StoreDir != "" || o.Simulator.Sockets != edgegapsim.DefaultSockets {
 		t.Errorf("dev wiring %+v", o)
+	}
+	// --open relaxes the gateway, except what was set explicitly.
+	s = DevSettings()
+	s.Dev.Open = true
+	s.Gateway.RatePerMinute = 30
+	relaxed, err := DevOpen(&s, func(k string) settings.Source {
+		if k == "rate-per-minute" {
+			return "env BEVYGAP_RATE_PER_MINUTE"
+		}
+		return "default"
+	})
+	if err != nil || !slices.Equal(relaxed, []string{"cors", "allow-client-ip-override", "max-pending-per-ip"}) {
+		t.Errorf("relaxed %v %v", relaxed, err)
+	}
+	if g := GatewayConfig(s.Gateway); !slices.Equal(g.CORSOrigins, []string{"*"}) || g.RatePerMinute != 30 || g.MaxPendingPerIP != 0 || !g.AllowClientIPOverride {
+		t.Errorf("open gateway config %+v", g)
+	}
+	s.Dev.Open = false
+	if relaxed, _ := DevOpen(&s, func(string) settings.Source { return "default" }); relaxed != nil {
+		t.Errorf("relaxed without --open: %v", relaxed)
 	}
 	// serve: a missing API key or an all-zero key is refused by key.
 	s = settings.Defaults()
@@ -76,5 +103,37 @@ func TestConfigsFromSettings(t *testing.T) {
 	o, err = Serve(s, Parts{Gateway: true}, nil, func() (string, error) { return dir, nil })
 	if err != nil || o.Embedded.StoreDir != filepath.Join(dir, "bevygap", "nats-4222") {
 		t.Errorf("default data dir %q %v", o.Embedded.StoreDir, err)
+	}
+}
+
+// With gameserver-cmd and a TLS NATS, the CA game servers get is nats-ca,
+// else the TLS certificate; an unreadable one is an error naming it.
+func TestDevGameserverCmdCA(t *testing.T) {
+	t.Parallel()
+	s := DevSettings()
+	s.Dev.GameserverCmd = "./server"
+	if _, err := Dev(s, nil); err != nil {
+		t.Fatalf("without TLS: %v", err)
+	}
+	s.Serve.NATSTLSCert = filepath.Join(t.TempDir(), "missing-cert.pem")
+	if _, err := Dev(s, nil); err == nil || !strings.HasPrefix(err.Error(), "nats-tls-cert: ") {
+		t.Errorf("missing TLS certificate: %v", err)
+	}
+	s.NATS.CA = filepath.Join(t.TempDir(), "missing-ca.pem")
+	if _, err := Dev(s, nil); err == nil || !strings.HasPrefix(err.Error(), "nats-ca: ") {
+		t.Errorf("missing CA: %v", err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.NATS.CA = ca
+	o, err := Dev(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hook refuses it once the stack gives it NATS.
+	if _, err := o.GameServers(GameServerDeps{NC: &nats.Conn{}, NATSURL: "tls://127.0.0.1:4222"}); err == nil || !strings.Contains(err.Error(), "NATS CA for game servers") {
+		t.Errorf("a CA that is no certificate: %v", err)
 	}
 }

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
 	devstack "github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/client"
 	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/internal/settings"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/netcode"
@@ -58,6 +58,12 @@ func start(t *testing.T, allocator string, unclaimedTTL time.Duration, deployDel
 	s.Dev.DeployDelay, s.Dev.Sockets, s.Matchmaker.EmptyTTL = deployDelay, 8, 500*time.Millisecond
 	s.Dev.EdgegapListen, s.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	s.Serve.NATSListen, s.Serve.DataDir = "", t.TempDir()
+	// Many seats from one client IP: the gateway's limits relaxed as by
+	// `dev --open`.
+	s.Dev.Open = true
+	if _, err := devstack.DevOpen(&s, func(string) settings.Source { return "default" }); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +71,8 @@ func start(t *testing.T, allocator string, unclaimedTTL time.Duration, deployDel
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.GameServers = func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
-		return simserver.SimulatorHook(simserver.HookConfig{NC: nc, Names: names, PrivateKey: key, ProtocolID: 1982, OnDeny: onDeny})
+	o.GameServers = func(d devstack.GameServerDeps) (devstack.DeployHook, error) {
+		return simserver.SimulatorHook(simserver.HookConfig{NC: d.NC, Names: d.Names, PrivateKey: key, ProtocolID: 1982, OnDeny: onDeny}), nil
 	}
 	st, err := devstack.Start(context.Background(), o)
 	if err != nil {
@@ -379,7 +385,16 @@ func TestDevPresetValid(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if s.Matchmaker.AppName != edgegapsim.DefaultApp || s.Gateway.RatePerMinute != 0 || s.Matchmaker.PrivateKey != devstack.DevKey {
-		t.Fatalf("dev preset not applied: %+v", s.Matchmaker)
+	// The gateway keeps serve's limits (dev is production with known keys).
+	if s.Matchmaker.AppName != edgegapsim.DefaultApp || s.Gateway.RatePerMinute != settings.Defaults().Gateway.RatePerMinute || s.Matchmaker.PrivateKey != devstack.DevKey {
+		t.Fatalf("dev preset not applied: %+v %+v", s.Matchmaker, s.Gateway)
+	}
+	// --open's preset is valid and relaxes the rate limit.
+	s.Dev.Open = true
+	if _, err := devstack.DevOpen(&s, func(string) settings.Source { return "default" }); err != nil || s.Gateway.RatePerMinute != 0 {
+		t.Fatalf("open preset: %v, rate %v", err, s.Gateway.RatePerMinute)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,9 +50,12 @@ type Options struct {
 	// runs in-process and BaseURL and APIKey point at it.
 	Edgegap   edgegap.Config
 	Simulator *edgegapsim.Config
-	// GameServers, with Simulator, attaches a simulated game server to each
-	// simulated deployment (set by the caller: it builds the hook).
-	GameServers func(nc *nats.Conn, names state.Names) func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error)
+	// GameServers, with Simulator, builds the hook that gives each
+	// simulated deployment a game server (simulated, or a command), once
+	// NATS runs.
+	GameServers func(GameServerDeps) (DeployHook, error)
+	// GameServerOutput receives the output of game-server commands.
+	GameServerOutput io.Writer
 
 	// Matchmaker runs the matchmaker when non-nil. WebhookURL empty and a
 	// webhook sink running here: the sink's URL is used.
@@ -65,6 +69,20 @@ type Options struct {
 	MetricsAddr string
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
+}
+
+// DeployHook is an edgegapsim Config.OnDeploy hook.
+type DeployHook = func(context.Context, edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error)
+
+// GameServerDeps is what a game-server hook gets from the running stack.
+type GameServerDeps struct {
+	NC    *nats.Conn
+	Names state.Names
+	// NATSURL is the URL of the NATS server for other processes ("" when
+	// it is in-process only).
+	NATSURL string
+	// Output is Options.GameServerOutput.
+	Output io.Writer
 }
 
 // Stack is a running set of parts.
@@ -82,6 +100,8 @@ type Stack struct {
 	// embedded server runs in-process only).
 	NATSURL    string
 	MetricsURL string
+	// Allocator is the matchmaker's allocator, resolved at start.
+	Allocator string
 
 	tmpDir     string
 	metricsSrv *http.Server
@@ -181,7 +201,9 @@ func (s *Stack) startSimulator(ctx context.Context, o *Options) (err error) {
 		sc.Logger = s.Log.With("component", "edgegapsim")
 	}
 	if o.GameServers != nil {
-		sc.OnDeploy = o.GameServers(s.NC, o.Names)
+		if sc.OnDeploy, err = o.GameServers(GameServerDeps{NC: s.NC, Names: o.Names, NATSURL: s.NATSURL, Output: o.GameServerOutput}); err != nil {
+			return err
+		}
 	}
 	if s.Sim, err = edgegapsim.Start(ctx, sc); err != nil {
 		return err
@@ -217,7 +239,7 @@ func (s *Stack) startMatchmaker(ctx context.Context, o *Options) (err error) {
 	if err != nil {
 		return err
 	}
-	mc.Allocator = alloc
+	mc.Allocator, s.Allocator = alloc, alloc
 	s.Log.Info("allocator", "allocator", alloc, "why", why)
 	if s.MM, err = matchmaker.New(mc); err != nil {
 		return err

@@ -103,6 +103,12 @@ type Dev struct {
 	EdgegapListen string
 	DeployDelay   time.Duration
 	Sockets       int
+	// GameserverCmd, when set, is the shell command each simulated
+	// deployment runs as its game server (internal/devserver).
+	GameserverCmd   string
+	GameserverGrace time.Duration
+	// Open relaxes the gateway's production defaults (internal/app.DevOpen).
+	Open bool
 }
 
 // Section names, in the order of Defs.
@@ -242,6 +248,12 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Dev.DeployDelay }},
 	{Key: "sockets", Section: SectionDev, Default: "4", Usage: "seats per simulated deployment", check: intIn(1, 10000),
 		field: func(s *Settings) any { return &s.Dev.Sockets }},
+	{Key: "gameserver-cmd", Section: SectionDev, Usage: "shell command (sh -c) each simulated deployment runs as its game server, with Edgegap's ARBITRIUM_* and the NATS_* environment (empty: built-in simulated game servers)",
+		field: func(s *Settings) any { return &s.Dev.GameserverCmd }},
+	{Key: "gameserver-grace", Section: SectionDev, Default: "5s", Usage: "time a game-server command has to exit after SIGTERM before SIGKILL", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Dev.GameserverGrace }},
+	{Key: "open", Section: SectionDev, Default: "false", Usage: "relax the gateway's production defaults for local experiments: any CORS origin, no rate or pending-request limits, client_ip override (values set by flag, env or file still win)",
+		field: func(s *Settings) any { return &s.Dev.Open }},
 	// Tools: where the admin tools find a running system (contexts set them).
 	{Key: "gateway-url", Section: SectionTools, Default: "ws://127.0.0.1:3000/matchmaker/ws", Usage: "gateway play asks for seats and top reads /metrics from: ws(s):// or http(s):// URL, or host:port", check: gatewayURL,
 		field: func(s *Settings) any { return &s.Tools.GatewayURL }},

@@ -63,15 +63,18 @@ type GameServer struct {
 	Cert *gameserver.Cert
 }
 
-// loopbackIPs hands out loopback addresses for simulated game servers,
-// 127.0.0.2 upwards (127.0.0.1 is left to everything else).
-type loopbackIPs struct{ n atomic.Uint32 }
+// LoopbackIPs hands out loopback addresses for simulated game servers,
+// 127.0.0.2 upwards (127.0.0.1 is left to everything else). The zero value
+// is ready; bevygap dev's game-server commands (internal/devserver) use it
+// too.
+type LoopbackIPs struct{ n atomic.Uint32 }
 
-// hosts is how many addresses loopbackIPs cycles through: 127.0.0.2 to
+// hosts is how many addresses LoopbackIPs cycles through: 127.0.0.2 to
 // 127.255.255.254.
 const loopbackHosts = 1<<24 - 3
 
-func (l *loopbackIPs) next() netip.Addr {
+// Next returns the next address.
+func (l *LoopbackIPs) Next() netip.Addr {
 	h := 2 + (l.n.Add(1)-1)%loopbackHosts
 	return netip.AddrFrom4([4]byte{127, byte(h >> 16), byte(h >> 8), byte(h)})
 }
@@ -96,7 +99,7 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var ips loopbackIPs
+	var ips LoopbackIPs
 	return func(ctx context.Context, info edgegapsim.DeploymentInfo) (h edgegapsim.DeployHandle, err error) {
 		log := log.With("request_id", info.RequestID)
 		var cleanup []func()
@@ -129,7 +132,7 @@ func SimulatorHook(cfg HookConfig) func(context.Context, edgegapsim.DeploymentIn
 		if err != nil {
 			return h, err
 		}
-		conn, ip, err := bindDeployment(ctx, log, &ips, info)
+		conn, ip, err := BindDeployment(ctx, log, &ips, info)
 		if err != nil {
 			return h, err
 		}
@@ -204,12 +207,13 @@ func hookNATS(ctx context.Context, cfg HookConfig) (*nats.Conn, func(), error) {
 	return nc, nc.Close, nil
 }
 
-// bindDeployment binds UDP port 0 for a deployment's game server: on a
-// loopback address of its own when the deployment's public IP is a
-// loopback address, else (or when that fails) on the public IP.
-func bindDeployment(ctx context.Context, log *slog.Logger, ips *loopbackIPs, info edgegapsim.DeploymentInfo) (*net.UDPConn, netip.Addr, error) {
+// BindDeployment binds UDP port 0 for a deployment's game server: on a
+// loopback address of its own (ips.Next) when the deployment's public IP is
+// a loopback address, else (or when that fails, with a warning) on the
+// public IP. It returns the socket and the IP it is bound to.
+func BindDeployment(ctx context.Context, log *slog.Logger, ips *LoopbackIPs, info edgegapsim.DeploymentInfo) (*net.UDPConn, netip.Addr, error) {
 	if a, err := netip.ParseAddr(info.PublicIP); err == nil && a.IsLoopback() {
-		own := ips.next()
+		own := ips.Next()
 		conn, err := bindUDP(ctx, netip.AddrPortFrom(own, 0).String())
 		if err == nil {
 			return conn, own, nil

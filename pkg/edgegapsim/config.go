@@ -224,6 +224,12 @@ type DeploymentInfo struct {
 	// its game server fetches the deployment context. Invalid addresses
 	// are ignored.
 	SetPublicIP func(ip string)
+	// Fail puts the deployment in error after the hook returned (e.g. its
+	// game server process exited on its own): status ERROR, its sessions
+	// get status "Error" and their webhooks, and the error webhook is sent,
+	// as when OnDeploy returns an error. Nothing happens once the
+	// deployment stopped or failed.
+	Fail func(err error)
 }
 
 // DeployHandle is what Config.OnDeploy returns.

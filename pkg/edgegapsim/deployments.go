@@ -95,6 +95,7 @@ func (s *Simulator) startDeploymentLocked(a *app, v *version, v2 *deploymentV2) 
 	}
 	info.SetPorts = func(ports map[string]int) { s.applyPorts(d, ports) }
 	info.SetPublicIP = func(ip string) { s.setPublicIP(d, ip) }
+	info.Fail = func(err error) { s.failDeployment(d, err) }
 	s.wg.Add(1)
 	go s.runDeployment(d, info, delay)
 	s.log.Debug("edgegapsim: deployment created", "request_id", d.id, "app", d.app, "version", d.version)
@@ -276,7 +277,7 @@ func (s *Simulator) markReady(d *deployment) {
 func (s *Simulator) failDeployment(d *deployment, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d.stopped {
+	if d.stopped || d.failed {
 		return
 	}
 	d.failed = true

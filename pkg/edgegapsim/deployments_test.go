@@ -2,6 +2,7 @@ package edgegapsim_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -168,5 +169,32 @@ func TestCloseStopsEverything(t *testing.T) {
 	}
 	if err := sim.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// A hook's game server that dies after the deployment became ready puts
+// the deployment in error through DeploymentInfo.Fail, once.
+func TestHookFailAfterReady(t *testing.T) {
+	fails := make(chan func(error), 1)
+	_, c := start(t, edgegapsim.Config{RateLimits: &edgegapsim.RateLimits{}, OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+		fails <- info.Fail
+		return edgegapsim.DeployHandle{}, nil
+	}})
+	id, rid := c.createSession(nil)
+	eventually(t, "session ready", func() bool { return c.getSession(id).Ready })
+	fail := <-fails
+	fail(errors.New("game server exited with status 3"))
+	fail(errors.New("again"))
+	var st struct {
+		CurrentStatus string `json:"current_status"`
+		Error         bool   `json:"error"`
+		ErrorDetail   string `json:"error_detail"`
+	}
+	c.mustStatus(c.do("GET", "/v1/status/"+rid, nil), 200).decode(t, &st)
+	if st.CurrentStatus != "Status.ERROR" || !st.Error || !strings.Contains(st.ErrorDetail, "exited with status 3") {
+		t.Errorf("status after Fail: %+v", st)
+	}
+	if s := c.getSession(id); s.Status != "Error" || !strings.Contains(s.Error, "exited with status 3") {
+		t.Errorf("session after Fail: %+v", s)
 	}
 }

@@ -25,7 +25,8 @@ var (
 
 // The acceptance, in-process: dev with the sessions allocator, then
 // play --connect --hold, then sessions ls prints [] once the session is
-// deleted.
+// deleted. --open: the load test makes more requests from one IP than
+// serve's limits allow.
 func TestDevPlayConnect(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -35,7 +36,7 @@ func TestDevPlayConnect(t *testing.T) {
 	io.ErrOut = errOut
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn", "--allocator", "sessions"})
+		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn", "--allocator", "sessions", "--open"})
 	}()
 	var ws, egURL, egKey, natsHost string
 	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
