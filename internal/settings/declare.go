@@ -119,7 +119,7 @@ const maxPort = 65535
 var Defs = []Def{
 	// NATS (PROTOCOL.md section 2)
 	{Key: "nats-host", Section: SectionNATS, Legacy: []string{"NATS_HOST"}, Usage: "NATS server: host, host:port or nats:// / tls:// URL",
-		field: func(s *Settings) any { return &s.NATS.Host }},
+		check: optional(natsHost), field: func(s *Settings) any { return &s.NATS.Host }},
 	{Key: "nats-user", Section: SectionNATS, Legacy: []string{"NATS_USER"}, Usage: "NATS user",
 		field: func(s *Settings) any { return &s.NATS.User }},
 	{Key: "nats-password", Section: SectionNATS, Legacy: []string{"NATS_PASSWORD"}, Usage: "NATS password", Secret: true,
