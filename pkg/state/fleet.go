@@ -355,11 +355,14 @@ func (f *Fleet) SetSeat(ctx context.Context, seatID string, clientID uint64, st 
 		if !ok {
 			return fmt.Errorf("seat %s on deployment %s: %w", seatID, id, ErrNotFound)
 		}
-		if clientID != 0 {
-			s.ClientID = clientID
-		}
+		// Compare before assigning: a reserved seat handed to a client keeps
+		// its state but gains the client id, which is what lets the janitor
+		// release it after unclaimed-ttl.
 		if s.State == st && (clientID == 0 || s.ClientID == clientID) {
 			return ErrNoChange
+		}
+		if clientID != 0 {
+			s.ClientID = clientID
 		}
 		s.State, s.Since = st, f.now().UTC()
 		d.Seats[seatID] = s
