@@ -255,6 +255,10 @@ func edgegapFailure(msg string) bool {
 	return strings.Contains(strings.ToLower(msg), "edgegap")
 }
 
+// simSockets is the seats of a simulated deployment (and so the matchmaker's
+// seats-per-deployment).
+const simSockets = 4
+
 // simWorld is the Edgegap simulator with its simulated game servers.
 type simWorld struct {
 	srv *edgegapsim.Server
@@ -271,7 +275,7 @@ func startSim(t testing.TB, natsHost string, names state.Names) *simWorld {
 	}
 	no := natsconn.Options{Host: natsHost, Insecure: true, MaxReconnects: -1, Name: "chaos-gameserver"}
 	srv, err := edgegapsim.Start(t.Context(), edgegapsim.Config{
-		DeployDelay: 100 * time.Millisecond, EmptyTTL: time.Second, Sockets: 4,
+		DeployDelay: 100 * time.Millisecond, EmptyTTL: time.Second, Sockets: simSockets,
 		Apps:       []edgegapsim.App{{Name: edgegapsim.DefaultApp, Versions: []edgegapsim.Version{{Name: edgegapsim.DefaultVersion, DockerTag: edgegapsim.DefaultDockerTag}}}},
 		RateLimits: &edgegapsim.RateLimits{},
 		OnDeploy:   simserver.SimulatorHook(simserver.HookConfig{NATS: &no, Names: names, PrivateKey: key, ProtocolID: app.DevProtocolID}),
@@ -387,6 +391,7 @@ func runPlayers(ctx context.Context, o playerOpts) []player {
 					if p.seat || attempt >= o.Retries || !retryable(p) || ctx.Err() != nil {
 						break
 					}
+					time.Sleep(time.Second) // a player clicks again, not a tight loop
 				}
 			}
 		})

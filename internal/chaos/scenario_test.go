@@ -127,6 +127,11 @@ func runScenario(t *testing.T, sc scenario) tally {
 	bevygap, natsBin := binaries(t)
 	r := &run{t: t, sc: sc, dir: t.TempDir(), procs: map[string]*proc{}, natsOf: map[string]*proc{}}
 	var err error
+	if os.Getenv("CHAOS_KEEP_LOGS") != "" { // kept for a post-mortem
+		if r.dir, err = os.MkdirTemp("", "bevygap-chaos-run-"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if r.names, err = state.NewNames(sc.Namespace); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +245,7 @@ func (r *run) env(gw, hook int) []string {
 		"BEVYGAP_EDGEGAP_DEPLOYMENT_STATUS_RATE=0", "BEVYGAP_EDGEGAP_LIST_RATE=0",
 		"BEVYGAP_UNCLAIMED_TTL="+unclaimedTTL.String(), "BEVYGAP_EMPTY_TTL="+emptyTTL.String(),
 		"BEVYGAP_RECONCILE_INTERVAL="+reconcileInterval.String(), "BEVYGAP_RECONCILE_GRACE="+reconcileGrace.String(),
-		"BEVYGAP_READY_TIMEOUT=30s",
+		"BEVYGAP_READY_TIMEOUT=30s", "BEVYGAP_SEATS_PER_DEPLOYMENT="+strconv.Itoa(simSockets),
 		fmt.Sprintf("BEVYGAP_GATEWAY_LISTEN=127.0.0.1:%d", gw), fmt.Sprintf("BEVYGAP_WEBHOOK_LISTEN=127.0.0.1:%d", hook),
 		"BEVYGAP_WEBHOOK_SECRET="+secret,
 		fmt.Sprintf("BEVYGAP_SESSION_WEBHOOK_URL=http://127.0.0.1:%d/hook/session?secret=%s", hook, secret),
