@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -33,11 +32,10 @@ import (
 
 // bins are the binaries the suite runs, built once per test binary.
 var bins struct {
-	once              sync.Once
-	dir               string
-	bevygap, natsSrv  string
-	err               error
-	buildBevygap, nat time.Duration
+	once             sync.Once
+	dir              string
+	bevygap, natsSrv string
+	err              error
 }
 
 // binaries builds bevygap (./cmd/bevygap) and nats-server (the version in
@@ -438,9 +436,4 @@ func onePlayer(ctx context.Context, o playerOpts, hc *http.Client, i int) player
 		p.connected = true
 	}
 	return p
-}
-
-// runtimeInfo names the machine for the report.
-func runtimeInfo() string {
-	return fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 }

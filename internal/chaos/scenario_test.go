@@ -284,6 +284,8 @@ func (r *run) startAndWait(name string) {
 		if !p.running() {
 			p.start(r.t)
 		}
+		// Its client port (-p) is the first argument pair's value.
+		waitTCP(r.t, "127.0.0.1:"+p.args[3], 20*time.Second)
 		return
 	}
 	p.start(r.t)
