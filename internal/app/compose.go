@@ -103,10 +103,10 @@ func MatchmakerConfig(all settings.Settings) (*matchmaker.Config, error) {
 		WebhookURL: s.SessionWebhookURL, PortName: s.PortName,
 		ReadyTimeout: s.ReadyTimeout, CertDigestWait: s.CertDigestWait, UnclaimedTTL: s.UnclaimedTTL,
 		RequireCertDigest: s.RequireCertDigest, AllowInsecureKey: s.AllowInsecureKey, MaxInFlight: s.MaxInFlight,
-		Allocator: s.Allocator, ReconcileInterval: s.ReconcileInterval, DeleteWorkers: s.DeleteWorkers,
+		Allocator: s.Allocator, ReconcileInterval: s.ReconcileInterval, ReconcileGrace: s.ReconcileGrace, DeleteWorkers: s.DeleteWorkers,
 		Fleet: matchmaker.FleetConfig{
 			SeatsPerDeployment: s.SeatsPerDeployment, EmptyTTL: s.EmptyTTL, MaxDeploymentAge: s.MaxDeploymentAge,
-			ReconcileInterval: s.ReconcileInterval, WebhookBase: hookBase(s.WebhookPublicURL),
+			ReconcileInterval: s.ReconcileInterval, ReconcileGrace: s.ReconcileGrace, WebhookBase: hookBase(s.WebhookPublicURL),
 			WebhookSecret: all.Gateway.WebhookSecret, Replicas: all.NATS.Replicas,
 		},
 	}, nil
@@ -191,7 +191,7 @@ var ServeKeys = []string{
 	"app-name", "app-version", "lightyear-private-key", "lightyear-protocol-id", "session-webhook-url",
 	"port-name", "ready-timeout", "cert-digest-wait", "require-cert-digest", "unclaimed-ttl", "max-inflight",
 	"allow-insecure-key", "skip-edgegap-check",
-	"allocator", "seats-per-deployment", "empty-ttl", "max-deployment-age", "reconcile-interval", "webhook-public-url", "delete-workers",
+	"allocator", "seats-per-deployment", "empty-ttl", "max-deployment-age", "reconcile-interval", "reconcile-grace", "webhook-public-url", "delete-workers",
 	"gateway-listen", "webhook-listen", "metrics-addr", "fake-ip", "allow-client-ip-override",
 	"rate-per-minute", "rate-burst", "max-pending-per-ip", "max-pending-total", "webhook-secret", "cors", "trusted-proxies",
 }

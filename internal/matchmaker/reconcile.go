@@ -67,6 +67,9 @@ type ReconcileOptions struct {
 	AllApps bool
 	// MinAge spares sessions younger than this.
 	MinAge time.Duration
+	// IntentWindow is how long an unresolved create intent may explain (and
+	// protect) a session created around it; 0 means DefaultIntentWindow.
+	IntentWindow time.Duration
 	// DryRun only reports the orphans (their Result is WouldDelete).
 	DryRun bool
 	// Now is the clock (nil: time.Now).
@@ -103,10 +106,10 @@ type ReconcileResult struct {
 	Ghosts, IntentsResolved int
 }
 
-// intentWindow is how long after an intent a session it made may carry as
-// its create time: the create call's own bound, plus slack for the clock
-// of Edgegap against ours.
-const intentWindow = edgegap.DefaultTimeout + 30*time.Second
+// DefaultIntentWindow is how long after an intent a session it made may
+// carry as its create time: the create call's own bound, plus slack for the
+// clock of Edgegap against ours.
+const DefaultIntentWindow = edgegap.DefaultTimeout + 30*time.Second
 
 // Reconcile lists every Edgegap session and sorts each against the NATS
 // ledger (store): connected, unclaimed, another app's, gone, young or
@@ -122,6 +125,9 @@ func Reconcile(ctx context.Context, eg *edgegap.Client, store *state.Store, o Re
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.IntentWindow <= 0 {
+		o.IntentWindow = DefaultIntentWindow
 	}
 	all, err := eg.ListAllSessions(ctx)
 	if err != nil {
@@ -245,7 +251,7 @@ func (r *reconciler) classify(ctx context.Context, s edgegap.SessionSummary) (Ve
 func (r *reconciler) resolveStale(ctx context.Context, intents *state.Intents, open []state.Intent) int {
 	n := 0
 	for _, in := range open {
-		if r.selected(in.App, in.Version) && r.now.Sub(in.Time) >= r.o.MinAge+intentWindow {
+		if r.selected(in.App, in.Version) && r.now.Sub(in.Time) >= r.o.MinAge+r.o.IntentWindow {
 			if err := intents.Resolve(ctx, in.ID); err == nil {
 				n++
 			}
@@ -256,10 +262,10 @@ func (r *reconciler) resolveStale(ctx context.Context, intents *state.Intents, o
 
 // inFlight reports whether a session created at created may belong to a
 // create of the selected app still running: an open intent younger than
-// intentWindow, started around then.
+// IntentWindow, started around then.
 func (r *reconciler) inFlight(open []state.Intent, created time.Time) bool {
 	for _, in := range open {
-		if r.selected(in.App, in.Version) && r.now.Sub(in.Time) < intentWindow && created.Sub(in.Time) > -intentWindow {
+		if r.selected(in.App, in.Version) && r.now.Sub(in.Time) < r.o.IntentWindow && created.Sub(in.Time) > -r.o.IntentWindow {
 			return true
 		}
 	}
@@ -279,7 +285,7 @@ func (r *reconciler) ghostOf(open []state.Intent, created time.Time) *state.Inte
 		if !r.selected(in.App, in.Version) {
 			continue
 		}
-		if d := created.Sub(in.Time); d > -intentWindow && d < intentWindow {
+		if d := created.Sub(in.Time); d > -r.o.IntentWindow && d < r.o.IntentWindow {
 			return in
 		}
 	}
@@ -370,6 +376,8 @@ func (m *Matchmaker) reconcileRound(ctx context.Context) {
 		var res *ReconcileResult
 		res, err = Reconcile(ctx, m.cfg.Edgegap, m.cfg.Store, ReconcileOptions{
 			AppName: m.cfg.AppName, AppVersion: m.cfg.AppVersion, MinAge: m.cfg.ReconcileGrace, Now: m.cfg.Now,
+			// A grace below the default window (tests, chaos runs) bounds it too.
+			IntentWindow: min(DefaultIntentWindow, m.cfg.ReconcileGrace),
 		})
 		if err == nil {
 			m.reconciled(res)

@@ -87,6 +87,18 @@ func (o Options) URLs() ([]string, error) {
 	return out, nil
 }
 
+// CheckHost checks a nats-host value (one server or a comma-separated
+// cluster) without connecting; the error names the entry at fault, its
+// credentials redacted. Settings validation calls it at start.
+func CheckHost(host string) error {
+	_, err := Options{Host: host, Insecure: true}.URLs()
+	return err
+}
+
+// RedactHost hides the user:password@ part of every URL of a nats-host
+// value.
+func RedactHost(host string) string { return redactEntry(host) }
+
 // hostURL parses one NATS_HOST entry: host, host:port or a URL.
 func (o Options) hostURL(h string) (*url.URL, error) {
 	if h == "" {

@@ -135,6 +135,12 @@ func TestValidateNamesKeyValueLimit(t *testing.T) {
 		{"edgegap-url", "ftp://x", "http:// or https:// URL"},
 		{"edgegap-url", "https://", "with a host"},
 		{"session-webhook-url", "nope", "http:// or https://"},
+		{"session-webhook-url", "https://:443/hook/session", "with a host"},
+		{"edgegap-url", "http://h:0", "a port from 1 to 65535"},
+		{"webhook-public-url", "https://h:70000", "a port from 1 to 65535"},
+		{"nats-host", "ftp://n", `scheme "ftp" not supported`},
+		{"nats-host", "n1:4222,,n3:4222", "a stray comma"},
+		{"nats-host", "nats://n:99999", "must be 1..65535"},
 		{"sockets", "10001", "from 1 to 10000"},
 	} {
 		env := MapEnv(t.TempDir(), map[string]string{EnvName(c.key): c.value})
@@ -147,6 +153,11 @@ func TestValidateNamesKeyValueLimit(t *testing.T) {
 		if d, _ := Lookup(c.key); !d.Secret && !strings.Contains(err.Error(), c.value) {
 			t.Errorf("%s=%s: value not named: %v", c.key, c.value, err)
 		}
+	}
+	// A nats-host URL's password never reaches the error.
+	_, err := Load(LoadOptions{Env: MapEnv(t.TempDir(), map[string]string{"NATS_HOST": "nats://u:hunter2@n:4222,ftp://x"}), Keys: []string{"nats-host"}})
+	if err == nil || !strings.Contains(err.Error(), "nats-host") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("nats-host with a password: %v", err)
 	}
 	s := Defaults()
 	if err := s.Validate(); err != nil {

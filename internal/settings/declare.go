@@ -69,6 +69,7 @@ type Matchmaker struct {
 	MaxDeploymentAge   time.Duration
 	ReconcileInterval  time.Duration
 	WebhookPublicURL   string
+	ReconcileGrace     time.Duration
 	DeleteWorkers      int
 }
 
@@ -131,7 +132,7 @@ const maxPort = 65535
 var Defs = []Def{
 	// NATS (PROTOCOL.md section 2)
 	{Key: "nats-host", Section: SectionNATS, Legacy: []string{"NATS_HOST"}, Usage: "NATS server: host, host:port or nats:// / tls:// URL",
-		field: func(s *Settings) any { return &s.NATS.Host }},
+		check: optional(natsHost), field: func(s *Settings) any { return &s.NATS.Host }},
 	{Key: "nats-user", Section: SectionNATS, Legacy: []string{"NATS_USER"}, Usage: "NATS user",
 		field: func(s *Settings) any { return &s.NATS.User }},
 	{Key: "nats-password", Section: SectionNATS, Legacy: []string{"NATS_PASSWORD"}, Usage: "NATS password", Secret: true,
@@ -200,6 +201,8 @@ var Defs = []Def{
 		field: func(s *Settings) any { return &s.Matchmaker.MaxDeploymentAge }},
 	{Key: "reconcile-interval", Section: SectionMatchmaker, Default: "2m", Usage: "how often the matchmaker compares Edgegap's list of its deployments with the NATS ledger, adopting or stopping what no record explains", check: positiveDuration,
 		field: func(s *Settings) any { return &s.Matchmaker.ReconcileInterval }},
+	{Key: "reconcile-grace", Section: SectionMatchmaker, Default: "2m", Usage: "reconciliation leaves alone a session or deployment younger than this, and one an unfinished create of this age may explain (keep it above Edgegap's 30s call timeout)", check: positiveDuration,
+		field: func(s *Settings) any { return &s.Matchmaker.ReconcileGrace }},
 	{Key: "webhook-public-url", Section: SectionMatchmaker, Usage: "public base URL of the webhook sink (https://host[:port]); Edgegap POSTs deployment events to its /hook/deployment-* with ?secret=<webhook-secret>", check: optional(httpURL),
 		field: func(s *Settings) any { return &s.Matchmaker.WebhookPublicURL }},
 	{Key: "delete-workers", Section: SectionMatchmaker, Default: "16", Usage: "session deletes and deployment stops each replica sends to Edgegap at once", check: intIn(1, 256),

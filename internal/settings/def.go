@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bevygap/bevygap/internal/natsconn"
 )
 
 // Def declares one setting.
@@ -277,8 +279,23 @@ func optional(check func(any) string) func(any) string {
 
 func httpURL(v any) string {
 	u, err := url.Parse(v.(string))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return "an http:// or https:// URL with a host"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > maxPort {
+			return fmt.Sprintf("an http:// or https:// URL with a host and a port from 1 to %d", maxPort)
+		}
+	}
+	return ""
+}
+
+// natsHost is one server or a comma-separated cluster: host, host:port or
+// nats:// / tls:// / ws:// / wss:// URLs (natsconn parses it).
+func natsHost(v any) string {
+	if err := natsconn.CheckHost(v.(string)); err != nil {
+		_, why, _ := strings.Cut(err.Error(), ": ")
+		return "host, host:port or nats:// / tls:// URLs, comma-separated (" + why + ")"
 	}
 	return ""
 }
@@ -307,7 +324,8 @@ func (e *InvalidError) Error() string {
 		where = append(where, "from "+e.Source)
 	}
 	if !e.Secret {
-		where = append(where, fmt.Sprintf("value %q", e.Value))
+		// A URL's user:password@ never reaches an error (nats-host may hold one).
+		where = append(where, fmt.Sprintf("value %q", natsconn.RedactHost(e.Value)))
 	}
 	if len(where) == 0 {
 		return fmt.Sprintf("invalid %s: want %s", e.Key, e.Want)

@@ -100,3 +100,31 @@ func TestRateLimits(t *testing.T) {
 		c.mustStatus(c.do("GET", "/v1/session/"+id, nil), 200)
 	}
 }
+
+// PUT /_sim/faults/{endpoint} sets endpoint faults from another process;
+// "*" sets every endpoint; bad bodies and unknown endpoints are refused.
+func TestFaultsAdminEndpoint(t *testing.T) {
+	srv, c := start(t, edgegapsim.Config{})
+	c.mustStatus(c.do("PUT", "/_sim/faults/"+edgegapsim.EndpointApplicationsGet, `{"error_rate":1,"error_status":502,"latency":"1ms"}`), 200)
+	c.mustStatus(c.do("GET", "/v1/apps", nil), 502)
+	if f := srv.EndpointFaultsOf(edgegapsim.EndpointApplicationsGet); f.ErrorRate != 1 || f.Latency != time.Millisecond {
+		t.Errorf("faults %+v", f)
+	}
+	c.mustStatus(c.do("PUT", "/_sim/faults/*", `{"ghost_rate":0.5}`), 200)
+	for _, ep := range edgegapsim.Endpoints() {
+		if f := srv.EndpointFaultsOf(ep); f.GhostRate != 0.5 || f.ErrorRate != 0 {
+			t.Errorf("%s: %+v", ep, f)
+		}
+	}
+	var got map[string]map[string]any
+	c.mustStatus(c.do("GET", "/_sim/faults", nil), 200).decode(t, &got)
+	if len(got) != len(edgegapsim.Endpoints()) || got[edgegapsim.EndpointSessionPost]["ghost_rate"] != 0.5 {
+		t.Errorf("GET /_sim/faults: %v", got)
+	}
+	c.mustStatus(c.do("PUT", "/_sim/faults/"+edgegapsim.EndpointApplicationsGet, `{}`), 200)
+	c.mustStatus(c.do("GET", "/v1/apps", nil), 200)
+	c.mustStatus(c.do("PUT", "/_sim/faults/nope", `{}`), 404)
+	c.mustStatus(c.do("PUT", "/_sim/faults/*", `{"error_rate":2}`), 400)
+	c.mustStatus(c.do("PUT", "/_sim/faults/*", `{"latency":"soon"}`), 400)
+	c.mustStatus(c.do("PUT", "/_sim/faults/*", `{"bogus":1}`), 400)
+}

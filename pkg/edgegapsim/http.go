@@ -48,6 +48,8 @@ func (s *Simulator) routes() {
 	api("DELETE /v1/deployments/{id}/tags/{tag}", EndpointDeploymentTagDelete, authAPIKey, s.handleTagDelete)
 	api("GET /v1/context/{id}/{n}", EndpointContextGet, authNone, s.handleContext)
 	api("DELETE /v1/self/stop/{id}/{n}", EndpointSelfDeploymentDelete, authNone, s.handleSelfStop)
+	m.HandleFunc("GET /_sim/faults", s.handleFaultsGet)
+	m.HandleFunc("PUT /_sim/faults/{endpoint}", s.handleFaultsPut)
 	m.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})

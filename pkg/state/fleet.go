@@ -408,6 +408,9 @@ func (f *Fleet) SetSeat(ctx context.Context, seatID string, clientID uint64, st 
 		if !ok {
 			return fmt.Errorf("seat %s on deployment %s: %w", seatID, id, ErrNotFound)
 		}
+		// Compare before assigning: a seat handed to a client (no longer
+		// waiting for its deployment, with its client id) is what lets the
+		// janitor release it after unclaimed-ttl.
 		if s.State == st && !s.Waiting && (clientID == 0 || s.ClientID == clientID) {
 			return ErrNoChange
 		}

@@ -103,7 +103,18 @@ func TestFleetSeatLifecycle(t *testing.T) {
 	if !strings.HasPrefix(seat, "d1_") || DeploymentOfSeat(seat) != "d1" {
 		t.Fatalf("seat id %q", seat)
 	}
-	d, err := f.SetSeat(ctx, seat, 42, SeatConnected)
+	// Handing the reserved seat to a client records its id, the state
+	// staying reserved (regression: the id was assigned before the
+	// no-change check, so nothing was written and unclaimed-ttl never
+	// applied to a seat of the deployments allocator).
+	d, err := f.SetSeat(ctx, seat, 41, SeatReserved)
+	if err != nil || d.Seats[seat].ClientID != 41 || d.Seats[seat].State != SeatReserved {
+		t.Fatalf("SetSeat(reserved, client 41) = %+v, %v", d, err)
+	}
+	if got, err := f.Get(ctx, "d1"); err != nil || got.Seats[seat].ClientID != 41 {
+		t.Fatalf("stored seat after SetSeat: %+v, %v", got, err)
+	}
+	d, err = f.SetSeat(ctx, seat, 42, SeatConnected)
 	if err != nil || d.Seats[seat].ClientID != 42 || d.Seats[seat].State != SeatConnected {
 		t.Fatalf("SetSeat = %+v, %v", d, err)
 	}

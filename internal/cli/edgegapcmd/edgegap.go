@@ -59,7 +59,10 @@ versions, deployments with seats that become ready after --deploy-delay, the
 context endpoint, session webhooks, Edgegap's error bodies and rate limits,
 and optional fault injection. Point bevygap at it with
 --edgegap-url http://127.0.0.1:3100 and EDGEGAP_API_KEY='token bevygap-dev'.
-Counters: GET /_sim/stats.`,
+Counters: GET /_sim/stats. Faults per endpoint (error rate and status,
+latency, capacity and ghost-create rates), at any time:
+PUT /_sim/faults/{endpoint} with e.g. {"error_rate":0.1,"ghost_rate":0.1}
+("*" sets every endpoint, {} clears one; GET /_sim/faults lists them).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.ErrorRate < 0 || o.ErrorRate > 1 || o.RateLimitRate < 0 || o.RateLimitRate > 1 {

@@ -206,6 +206,10 @@ func TestServeRefusals(t *testing.T) {
 		{"negative duration", []string{"--lightyear-private-key", key, "--unclaimed-ttl", "-1s"}, 2, `invalid unclaimed-ttl (from flag --unclaimed-ttl, value "-1s"): want a positive duration`},
 		{"bad port", []string{"--lightyear-private-key", key, "--gateway-listen", "127.0.0.1:99999"}, 2, "port from 0 to 65535"},
 		{"bad url", []string{"--lightyear-private-key", key, "--session-webhook-url", "example.com/hook"}, 2, "session-webhook-url"},
+		{"url without host", []string{"--lightyear-private-key", key, "--session-webhook-url", "https://:443/hook/session?secret=s"}, 2, "invalid session-webhook-url"},
+		{"url bad port", []string{"--lightyear-private-key", key, "--webhook-public-url", "https://h:70000"}, 2, "invalid webhook-public-url"},
+		{"edgegap url port 0", []string{"--lightyear-private-key", key, "--edgegap-url", "http://127.0.0.1:0"}, 2, "invalid edgegap-url"},
+		{"nats scheme", []string{"--lightyear-private-key", key, "--nats-host", "ftp://127.0.0.1"}, 2, "invalid nats-host"},
 		{"zero burst", []string{"--lightyear-private-key", key, "--rate-burst", "0"}, 2, "a whole number from 1 to 1000000"},
 	} {
 		r := clitest.Exec(t, cli.RunIn, clitest.Opts{Env: env}, append(append([]string{}, base...), c.args...)...)

@@ -45,6 +45,8 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if err != nil {
 		return err
 	}
+	// The webhook URL carries ?secret=<webhook-secret> (session-webhook-url).
+	s.WebhookURL = output.RedactURL(s.WebhookURL)
 	io := o.D.IO
 	if o.D.Format() == output.JSON {
 		return output.WriteJSON(io.Out, s)
