@@ -28,6 +28,11 @@ const (
 	emptyTTL          = 2 * time.Second
 	reconcileInterval = 2 * time.Second
 	reconcileGrace    = 3 * time.Second
+	readyTimeout      = 10 * time.Second
+	// orphanSeatAge is when the deployments allocator releases a seat whose
+	// request died with its replica (matchmaker fleet.orphanSeatAge: the
+	// create call's 20 s bound, ready-timeout, the digest wait, 5 s).
+	orphanSeatAge = 20*time.Second + readyTimeout + 5*time.Second + 5*time.Second
 )
 
 // killPlan kills Target with SIGKILL once At of the players have started,
@@ -245,7 +250,7 @@ func (r *run) env(gw, hook int) []string {
 		"BEVYGAP_EDGEGAP_DEPLOYMENT_STATUS_RATE=0", "BEVYGAP_EDGEGAP_LIST_RATE=0",
 		"BEVYGAP_UNCLAIMED_TTL="+unclaimedTTL.String(), "BEVYGAP_EMPTY_TTL="+emptyTTL.String(),
 		"BEVYGAP_RECONCILE_INTERVAL="+reconcileInterval.String(), "BEVYGAP_RECONCILE_GRACE="+reconcileGrace.String(),
-		"BEVYGAP_READY_TIMEOUT=30s", "BEVYGAP_SEATS_PER_DEPLOYMENT="+strconv.Itoa(simSockets),
+		"BEVYGAP_READY_TIMEOUT="+readyTimeout.String(), "BEVYGAP_SEATS_PER_DEPLOYMENT="+strconv.Itoa(simSockets),
 		fmt.Sprintf("BEVYGAP_GATEWAY_LISTEN=127.0.0.1:%d", gw), fmt.Sprintf("BEVYGAP_WEBHOOK_LISTEN=127.0.0.1:%d", hook),
 		"BEVYGAP_WEBHOOK_SECRET="+secret,
 		fmt.Sprintf("BEVYGAP_SESSION_WEBHOOK_URL=http://127.0.0.1:%d/hook/session?secret=%s", hook, secret),
@@ -400,10 +405,11 @@ func (r *run) killAndRestart(k killPlan) {
 }
 
 // drain waits until the simulator has no live session or deployment, at
-// most the TTLs, a reconcile grace and three reconcile intervals (plus
-// slack) after the last player; it returns when that happened (zero: never).
+// most the TTLs (a dead replica's waiting seats: the orphan-seat age), a
+// reconcile grace and three reconcile intervals (plus slack) after the last
+// player; it returns when that happened (zero: never).
 func (r *run) drain(lastPlayer time.Time) time.Time {
-	deadline := lastPlayer.Add(unclaimedTTL + emptyTTL + reconcileGrace + 3*reconcileInterval + 30*time.Second)
+	deadline := lastPlayer.Add(max(unclaimedTTL, orphanSeatAge) + emptyTTL + reconcileGrace + 3*reconcileInterval + 30*time.Second)
 	for time.Now().Before(deadline) {
 		st := r.sim.srv.Stats()
 		if st.LiveSessions == 0 && st.LiveDeployments == 0 {

@@ -60,10 +60,12 @@ func (f *fleet) janitor(ctx context.Context) error {
 	}
 }
 
-// orphanSeatAge: a reserved seat never handed to a client (its request's
-// replica died) is released after this long.
+// orphanSeatAge: a seat still waiting for its deployment after this long
+// belongs to a request whose replica died (a live request holds one seat at
+// most for the create call, ready-timeout and the digest wait: placing again
+// takes a new seat), so it is released.
 func (f *fleet) orphanSeatAge() time.Duration {
-	return 2*f.m.cfg.ReadyTimeout + deployCallTimeout + f.m.cfg.ShutdownGrace
+	return deployCallTimeout + f.m.cfg.ReadyTimeout + f.m.cfg.CertDigestWait + 5*time.Second
 }
 
 func (f *fleet) tend(ctx context.Context, d *state.Deployment, now time.Time) {
