@@ -262,17 +262,25 @@ func banner(io *iostreams.IOStreams, in Info, prog string) {
 		"",
 		th.Bold.Render("Next, in another terminal:"),
 		"  "+playCommand(prog, in.GatewayURL, in.AppName, in.AppVersion),
-		fmt.Sprintf("  EDGEGAP_API_KEY='%s' %s sessions ls --edgegap-url %s", in.EdgegapAPIKey, prog, in.EdgegapURL),
+		fmt.Sprintf("  EDGEGAP_API_KEY='%s' %s %s ls --edgegap-url %s", in.EdgegapAPIKey, prog, lsNoun(in.Allocator), in.EdgegapURL),
 		fmt.Sprintf("  %s %s kv watch", natsEnv, prog),
 		"",
-		th.Bold.Render("Or save it as a context, then run any command (kv ls, sessions ls, top) bare:"),
-		"  "+contextcmd.AddLine("dev", in.NATSURL, in.EdgegapURL, in.EdgegapAPIKey, in.AppName, in.AppVersion, in.GatewayURL),
+		th.Bold.Render("Or save it as a context, then run any command (kv ls, fleet, top) bare:"),
+		"  "+prog+strings.TrimPrefix(contextcmd.AddLine("dev", in.NATSURL, in.EdgegapURL, in.EdgegapAPIKey, in.AppName, in.AppVersion, in.GatewayURL), "bevygap"),
 		"",
 		th.Muted.Render("Ctrl-C stops everything."),
 	)
 	for _, l := range lines {
 		fmt.Fprintln(io.ErrOut, l)
 	}
+}
+
+// lsNoun is what Edgegap calls what the allocator pays for.
+func lsNoun(allocator string) string {
+	if allocator == "sessions" {
+		return "sessions"
+	}
+	return "deployments"
 }
 
 // playDefaultURL is play's default gateway (play.DefaultURL).
