@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	contextLineRE = regexp.MustCompile(`bevygap (context add dev .*)`)
+	contextLineRE = regexp.MustCompile(`\S+ (context add dev .*)`) // the program as dev was started, then the line
 	gatewayRE     = regexp.MustCompile(`gateway\s+ws://(\S+)/matchmaker/ws`)
 )
 
