@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/bevygap/bevygap/internal/devserver"
+	"github.com/bevygap/bevygap/internal/devserver/devservertest"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
@@ -123,19 +124,6 @@ func (f *fixture) session() *edgegap.Session {
 	return s
 }
 
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
-}
-
 // gone waits until process pid no longer exists (the hook reaps it).
 func gone(t *testing.T, pid int) {
 	t.Helper()
@@ -198,7 +186,7 @@ func TestCommandPerDeployment(t *testing.T) {
 	}
 	conn.Close()
 
-	pid1, pid2 := readPID(t, filepath.Join(dir, d1.RequestID+".pid")), readPID(t, filepath.Join(dir, d2.RequestID+".pid"))
+	pid1, pid2 := devservertest.ReadPID(t, filepath.Join(dir, d1.RequestID+".pid")), devservertest.ReadPID(t, filepath.Join(dir, d2.RequestID+".pid"))
 	if err := f.api.DeleteSession(t.Context(), s1.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +245,7 @@ func TestKillAfterGrace(t *testing.T) {
 	f := setup(t, devserver.Config{Command: gameServerBin + " -ignore-term -pidfile " + dir + "/pid", Grace: 200 * time.Millisecond},
 		edgegapsim.Config{EmptyTTL: 50 * time.Millisecond})
 	s := f.session()
-	pid := readPID(t, filepath.Join(dir, "pid"))
+	pid := devservertest.ReadPID(t, filepath.Join(dir, "pid"))
 	if err := f.api.DeleteSession(t.Context(), s.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +264,7 @@ func TestReadyTimeout(t *testing.T) {
 	if s.Status != "Error" || !strings.Contains(s.Error, "did not publish its deployment context") {
 		t.Fatalf("session %+v", s)
 	}
-	gone(t, readPID(t, filepath.Join(dir, "pid")))
+	gone(t, devservertest.ReadPID(t, filepath.Join(dir, "pid")))
 }
 
 // The command's environment: Edgegap's variables for its own deployment,

@@ -11,11 +11,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,44 +20,26 @@ import (
 	"github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/cli"
 	"github.com/bevygap/bevygap/internal/cli/clitest"
+	"github.com/bevygap/bevygap/internal/devserver/devservertest"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
 
-var (
-	buildOnce sync.Once
-	gsBin     string
-	gsErr     error
-)
-
-// gameServer builds the test game server of internal/devserver (a Go
-// program running the game-server agent and a netcode UDP server from the
-// ARBITRIUM_* and NATS environment) once per test binary.
+// gameServer is the test game server of internal/devserver, built once
+// per test binary.
 func gameServer(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dev-gameserver-")
-		if err != nil {
-			gsErr = err
-			return
-		}
-		gsBin = filepath.Join(dir, "gameserver")
-		if out, err := exec.Command("go", "build", "-o", gsBin, "../../devserver/testdata/gameserver").CombinedOutput(); err != nil {
-			gsErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if gsErr != nil {
-		t.Fatal(gsErr)
+	bin, err := devservertest.GameServer()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return gsBin
+	return bin
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if gsBin != "" {
-		os.RemoveAll(filepath.Dir(gsBin))
-	}
+	devservertest.Remove()
 	os.Exit(code)
 }
 
@@ -192,7 +171,7 @@ func TestDevGameserverCmd(t *testing.T) {
 			if rid == "" {
 				t.Fatalf("no output line of the game server at %s:%d:\n%s", seat.IP, seat.Port, d.stderr.String())
 			}
-			pid := readPID(t, filepath.Join(dir, rid+".pid"))
+			pid := devservertest.ReadPID(t, filepath.Join(dir, rid+".pid"))
 			// The player left; the deployment stops after empty-ttl, and
 			// with it the process.
 			natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
@@ -216,19 +195,6 @@ func TestDevGameserverCmd(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 // dev's gateway refuses a browser origin serve refuses (BEVYGAP_CORS
