@@ -3,7 +3,6 @@
 package devserver_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,13 +18,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/bevygap/bevygap/internal/cli/clitest"
 	"github.com/bevygap/bevygap/internal/devserver"
 	"github.com/bevygap/bevygap/internal/devserver/devservertest"
 	"github.com/bevygap/bevygap/internal/natstest"
@@ -41,31 +40,13 @@ const (
 	testProtocolID = 4242
 )
 
-// syncBuffer is dev's log as the hook writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	t     *testing.T
 	nc    *nats.Conn
 	store *state.Store
 	sim   *edgegapsim.Server
 	api   *edgegap.Client
-	out   *syncBuffer
+	out   *clitest.Buffer
 }
 
 // setup runs a nats-server on loopback TCP and the simulator whose
@@ -78,7 +59,7 @@ func setup(t *testing.T, cfg devserver.Config, sc edgegapsim.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &clitest.Buffer{}
 	cfg.NC, cfg.Output = nc, out
 	cfg.NATSHost = strings.TrimPrefix(ns.URL, "nats://")
 	if cfg.PrivateKey == "" {
