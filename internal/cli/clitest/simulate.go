@@ -1,20 +1,14 @@
 package clitest
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
-	"sync"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/bevygap/bevygap/internal/iostreams"
 )
-
-// lines hands what a running command prints to the test, a write at a time.
-type lines struct{ ch chan string }
-
-func (l *lines) Write(p []byte) (int, error) { l.ch <- string(p); return len(p), nil }
 
 // Simulate runs `bevygap edgegap simulate -o json --deploy-delay 0s` on a
 // free loopback port (run is cli.RunIn) and returns the address and the
@@ -28,31 +22,17 @@ func Simulate(t *testing.T, run Runner) (addr string, banner map[string]string, 
 	}
 	addr = ln.Addr().String()
 	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	io, _, _, _ := iostreams.Test()
-	out := &lines{ch: make(chan string, 16)}
-	io.Out = out
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, io, Opts{}.Environ(t), []string{"edgegap", "simulate", "--listen", addr, "-o", "json", "--deploy-delay", "0s"})
-	}()
-	var once sync.Once
-	var code int
-	stop = func() int {
-		once.Do(func() {
-			cancel()
-			code = <-done
-		})
-		return code
-	}
-	t.Cleanup(func() { stop() })
-	select {
-	case s := <-out.ch:
-		if err := json.Unmarshal([]byte(s), &banner); err != nil {
-			t.Fatalf("banner %q", s)
+	bg := Start(t, run, Opts{}, "edgegap", "simulate", "--listen", addr, "-o", "json", "--deploy-delay", "0s")
+	bg.WaitFor(10*time.Second, func() error {
+		out := bg.Out.String()
+		err := json.NewDecoder(strings.NewReader(out)).Decode(&banner)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return errors.New("simulator did not start")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("simulator did not start")
-	}
-	return addr, banner, stop
+		if err != nil {
+			t.Fatalf("banner %q", out)
+		}
+		return nil
+	})
+	return addr, banner, bg.Stop
 }
