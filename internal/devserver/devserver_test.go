@@ -3,7 +3,6 @@
 package devserver_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,14 +18,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/bevygap/bevygap/internal/cli/clitest"
 	"github.com/bevygap/bevygap/internal/devserver"
+	"github.com/bevygap/bevygap/internal/devserver/devservertest"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/internal/simserver"
 	"github.com/bevygap/bevygap/pkg/edgegap"
@@ -40,31 +40,13 @@ const (
 	testProtocolID = 4242
 )
 
-// syncBuffer is dev's log as the hook writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	t     *testing.T
 	nc    *nats.Conn
 	store *state.Store
 	sim   *edgegapsim.Server
 	api   *edgegap.Client
-	out   *syncBuffer
+	out   *clitest.Buffer
 }
 
 // setup runs a nats-server on loopback TCP and the simulator whose
@@ -77,7 +59,7 @@ func setup(t *testing.T, cfg devserver.Config, sc edgegapsim.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &clitest.Buffer{}
 	cfg.NC, cfg.Output = nc, out
 	cfg.NATSHost = strings.TrimPrefix(ns.URL, "nats://")
 	if cfg.PrivateKey == "" {
@@ -121,19 +103,6 @@ func (f *fixture) session() *edgegap.Session {
 		return nil
 	})
 	return s
-}
-
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 // gone waits until process pid no longer exists (the hook reaps it).
@@ -198,7 +167,7 @@ func TestCommandPerDeployment(t *testing.T) {
 	}
 	conn.Close()
 
-	pid1, pid2 := readPID(t, filepath.Join(dir, d1.RequestID+".pid")), readPID(t, filepath.Join(dir, d2.RequestID+".pid"))
+	pid1, pid2 := devservertest.ReadPID(t, filepath.Join(dir, d1.RequestID+".pid")), devservertest.ReadPID(t, filepath.Join(dir, d2.RequestID+".pid"))
 	if err := f.api.DeleteSession(t.Context(), s1.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +226,7 @@ func TestKillAfterGrace(t *testing.T) {
 	f := setup(t, devserver.Config{Command: gameServerBin + " -ignore-term -pidfile " + dir + "/pid", Grace: 200 * time.Millisecond},
 		edgegapsim.Config{EmptyTTL: 50 * time.Millisecond})
 	s := f.session()
-	pid := readPID(t, filepath.Join(dir, "pid"))
+	pid := devservertest.ReadPID(t, filepath.Join(dir, "pid"))
 	if err := f.api.DeleteSession(t.Context(), s.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +245,7 @@ func TestReadyTimeout(t *testing.T) {
 	if s.Status != "Error" || !strings.Contains(s.Error, "did not publish its deployment context") {
 		t.Fatalf("session %+v", s)
 	}
-	gone(t, readPID(t, filepath.Join(dir, "pid")))
+	gone(t, devservertest.ReadPID(t, filepath.Join(dir, "pid")))
 }
 
 // The command's environment: Edgegap's variables for its own deployment,

@@ -13,29 +13,21 @@ type leakMetrics struct {
 }
 
 func newLeakMetrics(reg prometheus.Registerer) *leakMetrics {
-	m := &leakMetrics{
-		orphansFound: prometheus.NewCounter(prometheus.CounterOpts{
+	return &leakMetrics{
+		orphansFound: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_orphan_sessions_found_total", Help: "Sessions the automatic reconciliation found that no ledger entry explains.",
-		}),
-		orphansRemoved: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		orphansRemoved: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_orphan_sessions_removed_total", Help: "Orphan sessions the automatic reconciliation deleted (or found already gone).",
-		}),
-		ghosts: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		ghosts: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_ghost_sessions_total", Help: "Orphan sessions attributed to a create whose answer was lost (an unresolved intent).",
-		}),
-		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+		})),
+		reconciles: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_reconciles_total", Help: "Automatic reconciliation rounds by outcome: done, skipped (another replica holds the lease), failed.",
-		}, []string{"outcome"}),
-		replaySkipped: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"outcome"})),
+		replaySkipped: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_replay_skipped_total", Help: "Disconnects replayed at start that the checkpoint shows handled already.",
-		}),
+		})),
 	}
-	if reg != nil {
-		m.orphansFound = register(reg, m.orphansFound)
-		m.orphansRemoved = register(reg, m.orphansRemoved)
-		m.ghosts = register(reg, m.ghosts)
-		m.reconciles = register(reg, m.reconciles)
-		m.replaySkipped = register(reg, m.replaySkipped)
-	}
-	return m
 }

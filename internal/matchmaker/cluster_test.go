@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bevygap/bevygap/internal/cli/clitest"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
@@ -64,7 +65,7 @@ func TestSeatPathOnClusterReplicas3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, nc: client, store: store, sim: sim, key: key, logs: &lockedBuffer{}}
+	s := &stack{t: t, nc: client, store: store, sim: sim, key: key, logs: &clitest.Buffer{}}
 	s.eg = s.client(edgegap.Config{})
 	s.digest()
 	for i := range 2 {

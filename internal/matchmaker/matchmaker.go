@@ -291,12 +291,9 @@ func (m *Matchmaker) openLedgers() error {
 // OnEdgegapCall is a hook for edgegap.Config.OnCall that counts calls by
 // endpoint and status in the matchmaker's metrics.
 func OnEdgegapCall(reg prometheus.Registerer) func(endpoint string, status int) {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+	c := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bevygap_edgegap_calls_total", Help: "Edgegap API calls by endpoint and HTTP status (0 = transport error).",
-	}, []string{"endpoint", "status"})
-	if reg != nil {
-		c = register(reg, c)
-	}
+	}, []string{"endpoint", "status"}))
 	return func(endpoint string, status int) { c.WithLabelValues(endpoint, fmt.Sprint(status)).Inc() }
 }
 

@@ -30,77 +30,63 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+	return &metrics{
+		requests: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_requests_total", Help: "Seat requests by outcome (seat, or the error code).",
-		}, []string{"outcome"}),
-		timeToReady: prometheus.NewHistogram(prometheus.HistogramOpts{
+		}, []string{"outcome"})),
+		timeToReady: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "bevygap_matchmaker_time_to_seat_seconds", Help: "Time from request to SessionReady.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2, 3, 5, 8, 13, 21, 34, 60},
-		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+		})),
+		inflight: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bevygap_matchmaker_inflight_requests", Help: "Requests being served now.",
-		}),
-		deletes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		})),
+		deletes: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_session_deletes_total", Help: "Delete queue outcomes: deleted, gone, retry, dead_letter, rejected.",
-		}, []string{"outcome"}),
-		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"outcome"})),
+		deadLetters: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_dead_letters_total", Help: "Sessions whose deletion failed MaxDeliver times.",
-		}),
-		reaped: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		reaped: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_reaped_sessions_total", Help: "Unclaimed sessions queued for deletion after the unclaimed TTL.",
-		}),
-		loopRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		})),
+		loopRestarts: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bevygap_matchmaker_loop_restarts_total", Help: "Cleanup loops (watcher, reaper, delete worker) restarted after a failure.",
-		}, []string{"loop"}),
-		fleetCreated: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"loop"})),
+		fleetCreated: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_fleet_deployments_created_total", Help: "Edgegap deployments this matchmaker created.",
-		}),
-		stopJobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+		})),
+		stopJobs: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bevygap_fleet_stop_jobs_total", Help: "Deployment stop queue outcomes: deleted, gone, retry, dead_letter, rejected.",
-		}, []string{"outcome"}),
-		fleetStops: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"outcome"})),
+		fleetStops: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bevygap_fleet_deployments_stopped_total", Help: "Deployments retired by reason: empty, too_old, failed.",
-		}, []string{"reason"}),
-		fleetAdopted: prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"reason"})),
+		fleetAdopted: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_fleet_reconciler_adopted_total", Help: "Deployments the reconciler adopted (created, answer lost).",
-		}),
-		fleetOrphansStopped: prometheus.NewCounter(prometheus.CounterOpts{
+		})),
+		fleetOrphansStopped: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bevygap_fleet_reconciler_stopped_total", Help: "Deployments the reconciler stopped (no record, or given up).",
-		}),
-		fleetDeployments: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		})),
+		fleetDeployments: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "bevygap_fleet_deployments", Help: "Fleet deployments by state (this app version).",
-		}, []string{"state"}),
-		fleetSeats: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{"state"})),
+		fleetSeats: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "bevygap_fleet_seats", Help: "Fleet seats by state: reserved, connected.",
-		}, []string{"state"}),
-		fleetPacking: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, []string{"state"})),
+		fleetPacking: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "bevygap_fleet_packing_ratio", Help: "Seats used / capacity of running (deploying, ready, draining) deployments.",
-		}),
+		})),
 	}
-	if reg != nil {
-		m.requests = register(reg, m.requests)
-		m.timeToReady = register(reg, m.timeToReady)
-		m.inflight = register(reg, m.inflight)
-		m.deletes = register(reg, m.deletes)
-		m.deadLetters = register(reg, m.deadLetters)
-		m.reaped = register(reg, m.reaped)
-		m.loopRestarts = register(reg, m.loopRestarts)
-		m.fleetCreated = register(reg, m.fleetCreated)
-		m.fleetStops = register(reg, m.fleetStops)
-		m.stopJobs = register(reg, m.stopJobs)
-		m.fleetAdopted = register(reg, m.fleetAdopted)
-		m.fleetOrphansStopped = register(reg, m.fleetOrphansStopped)
-		m.fleetDeployments = register(reg, m.fleetDeployments)
-		m.fleetSeats = register(reg, m.fleetSeats)
-		m.fleetPacking = register(reg, m.fleetPacking)
-	}
-	return m
 }
 
 // register adds c to reg, or returns the collector already registered under
 // the same name (a second matchmaker in one process shares the metrics).
+// With a nil reg, c stays unregistered.
 func register[T prometheus.Collector](reg prometheus.Registerer, c T) T {
+	if reg == nil {
+		return c
+	}
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {

@@ -1,7 +1,6 @@
 package matchmaker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/bevygap/bevygap/internal/cli/clitest"
 	"github.com/bevygap/bevygap/internal/gateway"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
@@ -38,7 +38,7 @@ type stack struct {
 	sim   *edgegapsim.Server
 	eg    *edgegap.Client
 	key   netcode.PrivateKey
-	logs  *lockedBuffer
+	logs  *clitest.Buffer
 	mms   []*running
 }
 
@@ -46,23 +46,6 @@ type running struct {
 	mm     *Matchmaker
 	cancel context.CancelFunc
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // newStack starts a real nats-server, the Edgegap simulator over real HTTP
@@ -87,7 +70,7 @@ func newStack(t testing.TB, simCfg edgegapsim.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, srv: srv, nc: nc, store: store, sim: sim, key: key, logs: &lockedBuffer{}}
+	s := &stack{t: t, srv: srv, nc: nc, store: store, sim: sim, key: key, logs: &clitest.Buffer{}}
 	s.eg = s.client(edgegap.Config{})
 	// Runs after the matchmakers stopped (cleanups run last-in first-out).
 	t.Cleanup(s.accountForEverySession)

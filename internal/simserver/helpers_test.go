@@ -13,9 +13,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bevygap/bevygap/internal/natsconn"
-	"github.com/bevygap/bevygap/internal/natstest"
-	"github.com/bevygap/bevygap/pkg/edgegap"
-	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
@@ -55,17 +52,6 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// newStore starts a nats-server and opens the compat buckets.
-func newStore(t *testing.T) (*state.Store, *nats.Conn) {
-	t.Helper()
-	nc := natstest.RunJetStream(t).Conn(t)
-	st, err := state.Open(t.Context(), nc, state.Names{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, nc
 }
 
 func newAgent(t *testing.T, st *state.Store, nc *nats.Conn, env gameserver.Env) *gameserver.Agent {
@@ -130,33 +116,6 @@ func connect(t *testing.T, tok *netcode.ConnectToken, o ConnectOptions) (*Conn, 
 		t.Cleanup(func() { _ = c.Close() })
 	}
 	return c, err
-}
-
-// startSim starts the Edgegap simulator without rate limits.
-func startSim(t *testing.T, cfg edgegapsim.Config) *edgegapsim.Server {
-	t.Helper()
-	cfg.RateLimits = &edgegapsim.RateLimits{}
-	srv, err := edgegapsim.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close simulator: %v", err)
-		}
-	})
-	return srv
-}
-
-// apiClient is an Edgegap client for the simulator's API.
-func apiClient(t *testing.T, sim *edgegapsim.Server) *edgegap.Client {
-	t.Helper()
-	c, err := edgegap.New(edgegap.Config{BaseURL: sim.URL(), APIKey: sim.APIKey(), MinBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
-	return c
 }
 
 // natsOptions builds plain-TCP natsconn options for a test server.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/gameserver"
@@ -17,16 +18,16 @@ import (
 )
 
 func TestSimulatorHook(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	sub, err := nc.SubscribeSync(state.Names{}.GameServerContexts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := startSim(t, edgegapsim.Config{
+	sim := simtest.Start(t, edgegapsim.Config{
 		OnDeploy:    SimulatorHook(HookConfig{NC: nc, PrivateKey: testKey, ProtocolID: testProtocolID}),
 		DeployDelay: 10 * time.Millisecond,
 	})
-	api := apiClient(t, sim)
+	api := simtest.Client(t, sim)
 	ctx := t.Context()
 
 	cs, err := api.CreateSession(ctx, edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"81.128.157.100"}})
@@ -109,11 +110,11 @@ func TestSimulatorHookOwnConnection(t *testing.T) {
 	}
 	hook := SimulatorHook(HookConfig{NATS: natsOptions{URL: ns.URL}.options(), PrivateKey: testKey, ProtocolID: testProtocolID})
 	var captured edgegapsim.DeploymentInfo
-	sim := startSim(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+	sim := simtest.Start(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
 		captured = info
 		return hook(ctx, info)
 	}})
-	api := apiClient(t, sim)
+	api := simtest.Client(t, sim)
 	cs, err := api.CreateSession(t.Context(), edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, IPList: []string{"81.128.157.100"}})
 	if err != nil {
 		t.Fatal(err)
@@ -148,13 +149,13 @@ func TestSimulatorHookOwnConnection(t *testing.T) {
 // is the digest of its own game server's certificate. A seat connects to
 // each.
 func TestSimulatorHookDistinctAddresses(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	servers := make(chan GameServer, 2)
-	sim := startSim(t, edgegapsim.Config{
+	sim := simtest.Start(t, edgegapsim.Config{
 		Sockets:  1, // one seat per deployment: two sessions, two deployments
 		OnDeploy: SimulatorHook(HookConfig{NC: nc, PrivateKey: testKey, ProtocolID: testProtocolID, OnReady: func(g GameServer) { servers <- g }}),
 	})
-	api := apiClient(t, sim)
+	api := simtest.Client(t, sim)
 	ctx := t.Context()
 	var sessions []*edgegap.Session
 	for _, ip := range []string{"81.128.157.100", "81.128.157.101"} {

@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/gameserver"
 	"github.com/bevygap/bevygap/pkg/netcode"
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
 func TestServerConnectDisconnect(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, gameserver.Env{})})
 	ctx := t.Context()
 	if err := st.PutSeat(ctx, 1001, "sess-a"); err != nil {
@@ -81,7 +82,7 @@ func TestConnectBase64(t *testing.T) {
 // (the client times out) and a client id that is connected, and answers a
 // refused seat or a full server with a connection denied packet.
 func TestServerDenies(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	ctx := t.Context()
 	otherKey := testKey
 	otherKey[0] ^= 0xff
@@ -237,7 +238,7 @@ func waitClients(t *testing.T, srv *UDPServer, n int) {
 
 // The sweep is driven by hand (expire) so that the test is deterministic.
 func TestServerTimeout(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	clk := newClock()
 	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, gameserver.Env{}), Now: clk.Now, SweepInterval: time.Hour})
 	ctx := t.Context()
@@ -304,7 +305,7 @@ func TestServerSweeper(t *testing.T) {
 }
 
 func TestServerCloseDisconnectsClients(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	srv, err := Listen(t.Context(), ServerConfig{PrivateKey: testKey, ProtocolID: testProtocolID, Admitter: newAgent(t, st, nc, gameserver.Env{})})
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +434,7 @@ func TestServerHandshakeByHand(t *testing.T) {
 }
 
 func TestServerIgnoresMalformed(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	srv := startServer(t, ServerConfig{Admitter: newAgent(t, st, nc, gameserver.Env{})})
 	tok := mint(t, testKey, time.Now, srv.Addr(), 6001, nil)
 	req, _ := tok.ConnectionRequest().MarshalBinary()

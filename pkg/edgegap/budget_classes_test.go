@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
@@ -73,7 +74,7 @@ func TestBudgetBoundsEachDeploymentClass(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs callers for 3 s")
 	}
-	srv := startSim(t, edgegapsim.Config{RateLimits: ptrTo(edgegapsim.DefaultRateLimits())})
+	srv := simtest.Start(t, edgegapsim.Config{RateLimits: ptrTo(edgegapsim.DefaultRateLimits())})
 	budget, err := edgegap.NewBudget(edgegap.DefaultBudgetConfig())
 	if err != nil {
 		t.Fatal(err)

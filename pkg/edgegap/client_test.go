@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
@@ -39,7 +40,7 @@ func TestHappyPath(t *testing.T) {
 		webhooks <- b
 	}))
 	t.Cleanup(sink.Close)
-	srv := startSim(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+	srv := simtest.Start(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
 		infos <- info
 		return edgegapsim.DeployHandle{}, nil
 	}})
@@ -197,7 +198,7 @@ func TestHappyPath(t *testing.T) {
 }
 
 func TestPaginationIsFollowed(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{Sockets: 1})
+	srv := simtest.Start(t, edgegapsim.Config{Sockets: 1})
 	c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.PageSize = 2 })
 	var ids []string
 	for range 5 {
@@ -236,7 +237,7 @@ func TestPaginationIsFollowed(t *testing.T) {
 }
 
 func TestRetriesServerErrors(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	var cl calls
 	c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.OnCall = cl.hook })
 	cs, err := c.CreateSession(t.Context(), edgegap.SessionRequest{AppName: appName})
@@ -260,7 +261,7 @@ func TestRetriesServerErrors(t *testing.T) {
 
 func TestRetryHonoursRetryAfter(t *testing.T) {
 	const retryAfter = 40 * time.Millisecond
-	srv := startSim(t, edgegapsim.Config{Faults: edgegapsim.Faults{RetryAfter: retryAfter}})
+	srv := simtest.Start(t, edgegapsim.Config{Faults: edgegapsim.Faults{RetryAfter: retryAfter}})
 	var cl calls
 	c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.OnCall = cl.hook })
 	if err := srv.FailNext(edgegap.EndpointSessionPost, 429, 429); err != nil {
@@ -284,7 +285,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 }
 
 func TestRetryAfterBeyondLimitGivesUp(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{Faults: edgegapsim.Faults{RetryAfter: 30 * time.Second}})
+	srv := simtest.Start(t, edgegapsim.Config{Faults: edgegapsim.Faults{RetryAfter: 30 * time.Second}})
 	c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.MaxRetryAfter = 100 * time.Millisecond })
 	if err := srv.FailNext(edgegap.EndpointApplicationsGet, 429); err != nil {
 		t.Fatal(err)
@@ -300,7 +301,7 @@ func TestRetryAfterBeyondLimitGivesUp(t *testing.T) {
 }
 
 func TestBoundedAttempts(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.MaxAttempts = 3 })
 	if err := srv.FailNext(edgegap.EndpointApplicationGet, 503, 503, 503); err != nil {
 		t.Fatal(err)
@@ -325,7 +326,7 @@ func TestBoundedAttempts(t *testing.T) {
 }
 
 func TestClientErrorsAreNotRetried(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, nil)
 	_, err := c.GetApp(t.Context(), "nope")
 	if !edgegap.IsNotFound(err) || edgegap.IsRetryable(err) || !strings.Contains(err.Error(), `application "nope" not found`) {
@@ -342,7 +343,7 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 }
 
 func TestCancelStopsRetries(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{Faults: edgegapsim.Faults{ErrorRate: 1, Endpoints: []string{edgegap.EndpointApplicationGet}}})
+	srv := simtest.Start(t, edgegapsim.Config{Faults: edgegapsim.Faults{ErrorRate: 1, Endpoints: []string{edgegap.EndpointApplicationGet}}})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	c := newClient(t, srv, func(cfg *edgegap.Config) {
@@ -467,7 +468,7 @@ func TestMalformedResponses(t *testing.T) {
 // simulator also enforces 20/s itself and would answer 429 to a burst.
 func TestBudgetBoundsRate(t *testing.T) {
 	const perSecond = 20
-	srv := startSim(t, edgegapsim.Config{RateLimits: &edgegapsim.RateLimits{Status: perSecond}})
+	srv := simtest.Start(t, edgegapsim.Config{RateLimits: &edgegapsim.RateLimits{Status: perSecond}})
 	budget, err := edgegap.NewBudget(edgegap.BudgetConfig{Status: edgegap.Limit{PerSecond: perSecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -562,7 +563,7 @@ func TestBudgetWaitHonoursContext(t *testing.T) {
 }
 
 func TestAPIKeyNormalisation(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	for _, key := range []string{"bevygap-dev", "token bevygap-dev", "  Token bevygap-dev  ", "TOKEN bevygap-dev"} {
 		c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.APIKey = key })
 		if _, err := c.GetApp(t.Context(), appName); err != nil {
@@ -583,7 +584,7 @@ func TestAPIKeyNormalisation(t *testing.T) {
 
 func TestAPIKeyNeverShown(t *testing.T) {
 	const secret = "supersecretvalue"
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := edgegap.Config{BaseURL: srv.URL(), APIKey: secret, Logger: logger, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
@@ -613,7 +614,7 @@ func TestAPIKeyNeverShown(t *testing.T) {
 }
 
 func TestInputValidation(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, nil)
 	ctx := t.Context()
 	checks := map[string]error{}
@@ -651,7 +652,7 @@ func TestInputValidation(t *testing.T) {
 
 func TestGetContextUnauthorized(t *testing.T) {
 	infos := make(chan edgegapsim.DeploymentInfo, 1)
-	srv := startSim(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+	srv := simtest.Start(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
 		infos <- info
 		return edgegapsim.DeployHandle{}, nil
 	}})

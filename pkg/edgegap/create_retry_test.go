@@ -3,6 +3,7 @@ package edgegap_test
 import (
 	"testing"
 
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
@@ -11,7 +12,7 @@ import (
 // have created it, and a second one would leak), a 429 is (it was rejected
 // before anything happened).
 func TestCreateSessionRetriesOnlyWhenNothingHappened(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, nil)
 	req := edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"1.2.3.4"}}
 
@@ -55,7 +56,7 @@ func TestGamePort(t *testing.T) {
 // A ghost session create (created, then the connection dropped or a 5xx)
 // is an outcome-unknown error carrying what went wrong, sent once.
 func TestCreateSessionGhostIsOutcomeUnknown(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, nil)
 	req := edgegap.SessionRequest{AppName: edgegapsim.DefaultApp, IPList: []string{"1.2.3.4"}}
 	for i, f := range []edgegapsim.EndpointFaults{{GhostRate: 1, GhostDrop: true}, {GhostRate: 1, GhostStatus: 502}} {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
@@ -48,7 +49,7 @@ func TestDeploymentQueryRoundTrip(t *testing.T) {
 }
 
 func TestDeploymentInputValidation(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, nil)
 	ctx := t.Context()
 	ok := edgegap.DeploymentRequest{App: appName, Version: version, Users: []edgegap.DeploymentUser{edgegap.UserAtIP("1.2.3.4")}}

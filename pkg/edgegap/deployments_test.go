@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
@@ -78,7 +79,7 @@ func deployReq(tags ...string) edgegap.DeploymentRequest {
 func TestDeploymentStopBeforeReady(t *testing.T) {
 	var mu sync.Mutex
 	var env map[string]string
-	srv := startSim(t, edgegapsim.Config{DeployDelay: 200 * time.Millisecond, OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+	srv := simtest.Start(t, edgegapsim.Config{DeployDelay: 200 * time.Millisecond, OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
 		mu.Lock()
 		env = info.Env
 		mu.Unlock()
@@ -144,7 +145,7 @@ func TestDeploymentStopBeforeReady(t *testing.T) {
 // ARBITRIUM_DELETE_URL sends its terminated webhook too.
 func TestDeploymentStopWhenReadyAndSelfStop(t *testing.T) {
 	infos := make(chan edgegapsim.DeploymentInfo, 2)
-	srv := startSim(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
+	srv := simtest.Start(t, edgegapsim.Config{OnDeploy: func(ctx context.Context, info edgegapsim.DeploymentInfo) (edgegapsim.DeployHandle, error) {
 		infos <- info
 		return edgegapsim.DeployHandle{}, nil
 	}})
@@ -201,7 +202,7 @@ func TestDeploymentStopWhenReadyAndSelfStop(t *testing.T) {
 // A receiver that does not answer within the webhook timeout gets no
 // further webhooks for that deployment.
 func TestDeploymentWebhookTimeoutSilencesReceiver(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	srv.SetDeploymentWebhookTimeout(100 * time.Millisecond)
 	c := newClient(t, srv, nil)
 	release := make(chan struct{})
@@ -243,7 +244,7 @@ func TestDeploymentWebhookTimeoutSilencesReceiver(t *testing.T) {
 }
 
 func TestListDeploymentsFilterAndPagination(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.PageSize = 2 })
 	ctx := t.Context()
 	var fleetA []string
@@ -312,7 +313,7 @@ func TestListDeploymentsFilterAndPagination(t *testing.T) {
 }
 
 func TestDeploymentTagsAndBulkStop(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, nil)
 	ctx := t.Context()
 	a, err := c.CreateDeployment(ctx, deployReq("bevygap"))
@@ -373,7 +374,7 @@ func TestDeploymentTagsAndBulkStop(t *testing.T) {
 // deployment exists, the answer is a 5xx or a dropped connection) is an
 // outcome-unknown error, never retried; a 429 is retried.
 func TestCreateDeploymentFaults(t *testing.T) {
-	srv := startSim(t, edgegapsim.Config{})
+	srv := simtest.Start(t, edgegapsim.Config{})
 	c := newClient(t, srv, nil)
 	ctx := t.Context()
 	set := func(f edgegapsim.EndpointFaults) {
@@ -451,7 +452,7 @@ func TestCreateDeploymentFaults(t *testing.T) {
 func TestCreateDeploymentRetries429WithinLimit(t *testing.T) {
 	limits := edgegapsim.DefaultRateLimits()
 	limits.Deploy = 5
-	srv := startSim(t, edgegapsim.Config{RateLimits: &limits})
+	srv := simtest.Start(t, edgegapsim.Config{RateLimits: &limits})
 	srv.SetDeploymentWebhookTimeout(time.Second)
 	c := newClient(t, srv, func(cfg *edgegap.Config) { cfg.MaxAttempts = 10 })
 	const callers = 12

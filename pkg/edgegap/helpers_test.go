@@ -10,25 +10,6 @@ import (
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
 
-// startSim runs the Edgegap simulator on loopback. Rate limits are off
-// unless the test sets them.
-func startSim(t *testing.T, cfg edgegapsim.Config) *edgegapsim.Server {
-	t.Helper()
-	if cfg.RateLimits == nil {
-		cfg.RateLimits = &edgegapsim.RateLimits{}
-	}
-	srv, err := edgegapsim.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close simulator: %v", err)
-		}
-	})
-	return srv
-}
-
 // newClient returns a client for the simulator with fast backoff and no
 // rate budget; mod adjusts the config.
 func newClient(t *testing.T, srv *edgegapsim.Server, mod func(*edgegap.Config)) *edgegap.Client {

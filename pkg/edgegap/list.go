@@ -191,15 +191,7 @@ func (c *Client) ListDeploymentsPage(ctx context.Context, q DeploymentQuery, pag
 	for _, dd := range ptrSlice(d.Data) {
 		out.Deployments = append(out.Deployments, fromDeploymentListData(dd))
 	}
-	if p := d.Pagination; p != nil {
-		out.HasNext = deref(p.HasNext)
-		if p.Number != nil {
-			out.Page = *p.Number
-		}
-		if p.Paginator != nil {
-			out.NumPages = deref(p.Paginator.NumPages)
-		}
-	}
+	out.Page, out.NumPages, out.HasNext = pageInfo(d.Pagination, page)
 	return out, nil
 }
 
@@ -209,45 +201,19 @@ func (c *Client) ListDeploymentsPage(ctx context.Context, q DeploymentQuery, pag
 // they are walked is yielded once. Iteration stops at the first error,
 // which is yielded with a zero DeploymentSummary.
 func (c *Client) Deployments(ctx context.Context, q DeploymentQuery) iter.Seq2[DeploymentSummary, error] {
-	return func(yield func(DeploymentSummary, error) bool) {
-		seen := make(map[string]bool)
-		for page := 1; ; page++ {
-			if page > maxPages {
-				yield(DeploymentSummary{}, fmt.Errorf("edgegap %s: more than %d pages", EndpointDeploymentsGet, maxPages))
-				return
-			}
-			p, err := c.ListDeploymentsPage(ctx, q, page, c.pageSize)
-			if err != nil {
-				yield(DeploymentSummary{}, err)
-				return
-			}
-			for _, d := range p.Deployments {
-				if seen[d.RequestID] {
-					continue
-				}
-				seen[d.RequestID] = true
-				if !yield(d, nil) {
-					return
-				}
-			}
-			if !p.HasNext || len(p.Deployments) == 0 {
-				return
-			}
+	return allPages(EndpointDeploymentsGet, func(page int) ([]DeploymentSummary, bool, error) {
+		p, err := c.ListDeploymentsPage(ctx, q, page, c.pageSize)
+		if err != nil {
+			return nil, false, err
 		}
-	}
+		return p.Deployments, p.HasNext, nil
+	}, func(d DeploymentSummary) string { return d.RequestID })
 }
 
 // ListDeployments returns every deployment matching q (all pages, see
 // Deployments). The zero query lists all deployments of the account.
 func (c *Client) ListDeployments(ctx context.Context, q DeploymentQuery) ([]DeploymentSummary, error) {
-	all := []DeploymentSummary{}
-	for d, err := range c.Deployments(ctx, q) {
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, d)
-	}
-	return all, nil
+	return collect(c.Deployments(ctx, q))
 }
 
 // FilterType is how a DeploymentStopFilter matches its values.

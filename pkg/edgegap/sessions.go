@@ -11,10 +11,6 @@ import (
 	"github.com/bevygap/bevygap/pkg/edgegap/gen"
 )
 
-// maxPages bounds pagination loops against a server that never stops
-// saying has_next.
-const maxPages = 10000
-
 // CreateSession asks Edgegap for a session (POST /v1/session). The session
 // is usually not ready yet: poll GetSession or wait for the webhook.
 //
@@ -137,42 +133,20 @@ func (c *Client) ListSessions(ctx context.Context, page, limit int) (*SessionPag
 	for _, sc := range ptrSlice(s.Data) {
 		out.Sessions = append(out.Sessions, fromSessionContext(sc))
 	}
-	if p := s.Pagination; p != nil {
-		out.HasNext = deref(p.HasNext)
-		if p.Number != nil {
-			out.Page = *p.Number
-		}
-		if p.Paginator != nil {
-			out.NumPages = deref(p.Paginator.NumPages)
-		}
-	}
+	out.Page, out.NumPages, out.HasNext = pageInfo(s.Pagination, page)
 	return out, nil
 }
 
 // ListAllSessions returns every active session, following the pagination
 // with Config.PageSize sessions per request.
 func (c *Client) ListAllSessions(ctx context.Context) ([]SessionSummary, error) {
-	all := []SessionSummary{}
-	seen := make(map[string]bool)
-	for page := 1; ; page++ {
-		if page > maxPages {
-			return nil, fmt.Errorf("edgegap %s: more than %d pages", EndpointListSessions, maxPages)
-		}
+	return collect(allPages(EndpointListSessions, func(page int) ([]SessionSummary, bool, error) {
 		p, err := c.ListSessions(ctx, page, c.pageSize)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		for _, s := range p.Sessions {
-			// Sessions can move between pages while we walk them.
-			if !seen[s.ID] {
-				seen[s.ID] = true
-				all = append(all, s)
-			}
-		}
-		if !p.HasNext || len(p.Sessions) == 0 {
-			return all, nil
-		}
-	}
+		return p.Sessions, p.HasNext, nil
+	}, func(s SessionSummary) string { return s.ID }))
 }
 
 // BulkStopField selects what BulkStop matches on.

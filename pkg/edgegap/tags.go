@@ -55,18 +55,13 @@ func (c *Client) ListDeploymentTags(ctx context.Context, requestID string) ([]De
 	if err := checkRequestID(requestID); err != nil {
 		return nil, fmt.Errorf("edgegap %s: %w", op, err)
 	}
-	all := []DeploymentTag{}
-	seen := map[string]bool{}
-	for page := 1; ; page++ {
-		if page > maxPages {
-			return nil, fmt.Errorf("edgegap %s: more than %d pages", op, maxPages)
-		}
+	return collect(allPages(op, func(page int) ([]DeploymentTag, bool, error) {
 		params := &edgegapv1.DeploymentTagListParams{Page: &page, Limit: &c.pageSize}
 		rsp, err := c.call(ctx, op, func(ctx context.Context) (*http.Response, error) {
 			return c.gen1.DeploymentTagList(ctx, requestID, params)
 		})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		var p struct {
 			Tags       []DeploymentTag `json:"tags"`
@@ -75,18 +70,10 @@ func (c *Client) ListDeploymentTags(ctx context.Context, requestID string) ([]De
 			} `json:"pagination"`
 		}
 		if err := decode(op, rsp, &p); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		for _, t := range p.Tags {
-			if !seen[t.Name] {
-				seen[t.Name] = true
-				all = append(all, t)
-			}
-		}
-		if p.Pagination == nil || !p.Pagination.HasNext || len(p.Tags) == 0 {
-			return all, nil
-		}
-	}
+		return p.Tags, p.Pagination != nil && p.Pagination.HasNext, nil
+	}, func(t DeploymentTag) string { return t.Name }))
 }
 
 // DeleteDeploymentTag removes a tag from a deployment (DELETE

@@ -2,6 +2,7 @@ package edgegapsim_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
@@ -89,5 +90,31 @@ func TestPatchArgumentsRoundTrip(t *testing.T) {
 	c2.createSession(nil)
 	if got := <-gotArgs; got != args {
 		t.Errorf("OnDeploy saw arguments %q, want %q", got, args)
+	}
+}
+
+// A version PATCH names the field it refuses; null arguments clear them.
+func TestPatchVersionFieldErrors(t *testing.T) {
+	_, c := start(t, edgegapsim.Config{})
+	path := "/v1/app/" + edgegapsim.DefaultApp + "/version/" + edgegapsim.DefaultVersion
+	for _, tc := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"arguments": 3}, "arguments: want a string or null"},
+		{map[string]any{"is_active": "yes"}, "is_active: want a boolean"},
+		{map[string]any{"docker_tag": " "}, "docker_tag: want a non-empty string"},
+		{map[string]any{"docker_image": 1}, "docker_image: want a non-empty string"},
+		{map[string]any{"session_config": 1}, "session_config: want an object"},
+		{map[string]any{"session_config": map[string]any{"sockets": 0}}, "session_config.sockets: want 1-10000"},
+	} {
+		if got := errMessage(t, c.mustStatus(c.do("PATCH", path, tc.body), 400)); !strings.Contains(got, tc.want) {
+			t.Errorf("PATCH %v: message %q, want %q", tc.body, got, tc.want)
+		}
+	}
+	c.mustStatus(c.do("PATCH", path, map[string]any{"arguments": "x"}), 200)
+	v := c.mustStatus(c.do("PATCH", path, map[string]any{"arguments": nil, "is_active": false}), 200).json(t)["version"].(map[string]any)
+	if v["arguments"] != nil || v["is_active"] != false {
+		t.Errorf("after null arguments and is_active false: %v", v)
 	}
 }

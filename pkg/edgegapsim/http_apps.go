@@ -188,43 +188,49 @@ func parseVersionPatch(r *http.Request) (versionPatch, error) {
 	return p, nil
 }
 
-func (p *versionPatch) parseArguments(body map[string]json.RawMessage) error {
-	raw, ok := body["arguments"]
+// decodeField decodes body[key] into dst and says whether key was there; a
+// value that does not decode is an error naming key and what it wants.
+func decodeField[T any](body map[string]json.RawMessage, key, want string, dst *T) (bool, error) {
+	raw, ok := body[key]
 	if !ok {
-		return nil
+		return false, nil
 	}
-	p.argsSet = true
-	if string(raw) == "null" {
-		return nil
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return true, errors.New(key + ": want " + want)
 	}
-	var a string
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return errors.New("arguments: want a string or null")
+	return true, nil
+}
+
+func (p *versionPatch) parseArguments(body map[string]json.RawMessage) error {
+	var a *string // null: no arguments
+	set, err := decodeField(body, "arguments", "a string or null", &a)
+	if err != nil {
+		return err
 	}
-	p.args = &a
+	p.argsSet, p.args = set, a
 	return nil
 }
 
 func (p *versionPatch) parseActive(body map[string]json.RawMessage) error {
-	raw, ok := body["is_active"]
-	if !ok {
-		return nil
-	}
 	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return errors.New("is_active: want a boolean")
+	set, err := decodeField(body, "is_active", "a boolean", &b)
+	if err != nil {
+		return err
 	}
-	p.active = &b
+	if set {
+		p.active = &b
+	}
 	return nil
 }
 
 func (p *versionPatch) parseStrings(body map[string]json.RawMessage) error {
 	for _, f := range versionStringFields {
-		if raw, ok := body[f]; ok {
-			var v string
-			if err := json.Unmarshal(raw, &v); err != nil || strings.TrimSpace(v) == "" {
-				return errors.New(f + ": want a non-empty string")
-			}
+		var v string
+		set, err := decodeField(body, f, "a non-empty string", &v)
+		if err != nil || (set && strings.TrimSpace(v) == "") {
+			return errors.New(f + ": want a non-empty string")
+		}
+		if set {
 			p.strs[f] = &v
 		}
 	}
@@ -232,15 +238,11 @@ func (p *versionPatch) parseStrings(body map[string]json.RawMessage) error {
 }
 
 func (p *versionPatch) parseSessionConfig(body map[string]json.RawMessage) error {
-	raw, ok := body["session_config"]
-	if !ok {
-		return nil
-	}
 	var sc struct {
 		Sockets *int `json:"sockets"`
 	}
-	if err := json.Unmarshal(raw, &sc); err != nil {
-		return errors.New("session_config: want an object")
+	if _, err := decodeField(body, "session_config", "an object", &sc); err != nil {
+		return err
 	}
 	if sc.Sockets != nil {
 		if *sc.Sockets < 1 || *sc.Sockets > 10000 {

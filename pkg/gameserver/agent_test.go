@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/state"
@@ -17,7 +18,7 @@ import (
 const testDigest = "e3:76:4d:00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c"
 
 func TestAgentStart(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	sim, info, env := deployedEnv(t)
 	sub, err := nc.SubscribeSync(state.Names{}.GameServerContexts())
 	if err != nil {
@@ -58,7 +59,7 @@ func TestAgentStart(t *testing.T) {
 }
 
 func TestAgentStartBadContextToken(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	sim, info, env := deployedEnv(t)
 	const wrong = "0123456789abcdef-not-the-token"
 	env.ContextToken = wrong
@@ -80,7 +81,7 @@ func TestAgentStartBadContextToken(t *testing.T) {
 }
 
 func TestAgentStartRetries(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	sim, _, env := deployedEnv(t)
 	eg, err := edgegap.New(edgegap.Config{MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	if err != nil {
@@ -113,7 +114,7 @@ func TestAgentStartRetries(t *testing.T) {
 }
 
 func TestAgentStartNeedsEnv(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	a := newAgent(t, st, nc, Env{})
 	if err := a.Start(t.Context()); err == nil || !strings.Contains(err.Error(), EnvContextURL) {
 		t.Errorf("Start without env = %v", err)
@@ -127,7 +128,7 @@ func TestAgentStartNeedsEnv(t *testing.T) {
 }
 
 func TestAgentConnectDisconnect(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	a := newAgent(t, st, nc, Env{})
 	ctx := t.Context()
 	if err := st.PutSeat(ctx, 42, "sess-42"); err != nil {
@@ -186,7 +187,7 @@ func TestAgentConnectDisconnect(t *testing.T) {
 }
 
 func TestAuthorize(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	a := newAgent(t, st, nc, Env{})
 	ctx := t.Context()
 	for id, s := range map[uint64]string{1: "s1", 2: "s2", 3: "s3"} {
@@ -223,7 +224,7 @@ func TestAuthorize(t *testing.T) {
 }
 
 func TestAgentForgetsOldestDisconnected(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	a, err := NewAgent(AgentConfig{Store: st, NC: nc, MaxRemembered: 2})
 	if err != nil {
 		t.Fatal(err)

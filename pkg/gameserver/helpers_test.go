@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
-	"github.com/bevygap/bevygap/internal/natstest"
+	"github.com/bevygap/bevygap/internal/simtest"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/state"
@@ -16,17 +16,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// newStore starts a nats-server and opens the compat buckets.
-func newStore(t *testing.T) (*state.Store, *nats.Conn) {
-	t.Helper()
-	nc := natstest.RunJetStream(t).Conn(t)
-	st, err := state.Open(t.Context(), nc, state.Names{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, nc
 }
 
 func newAgent(t *testing.T, st *state.Store, nc *nats.Conn, env Env) *Agent {
@@ -39,38 +28,11 @@ func newAgent(t *testing.T, st *state.Store, nc *nats.Conn, env Env) *Agent {
 	return a
 }
 
-// startSim starts the Edgegap simulator without rate limits.
-func startSim(t *testing.T, cfg edgegapsim.Config) *edgegapsim.Server {
-	t.Helper()
-	cfg.RateLimits = &edgegapsim.RateLimits{}
-	srv, err := edgegapsim.Start(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close simulator: %v", err)
-		}
-	})
-	return srv
-}
-
-// apiClient is an Edgegap client for the simulator's API.
-func apiClient(t *testing.T, sim *edgegapsim.Server) *edgegap.Client {
-	t.Helper()
-	c, err := edgegap.New(edgegap.Config{BaseURL: sim.URL(), APIKey: sim.APIKey(), MinBackoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.CloseIdleConnections)
-	return c
-}
-
 // deployment creates a session on the simulator and returns the
 // deployment's info as the OnDeploy hook saw it (infos receives them).
 func deployment(t *testing.T, sim *edgegapsim.Server, infos <-chan edgegapsim.DeploymentInfo) (string, edgegapsim.DeploymentInfo) {
 	t.Helper()
-	cs, err := apiClient(t, sim).CreateSession(t.Context(), edgegap.SessionRequest{
+	cs, err := simtest.Client(t, sim).CreateSession(t.Context(), edgegap.SessionRequest{
 		AppName: edgegapsim.DefaultApp, VersionName: edgegapsim.DefaultVersion, IPList: []string{"81.128.157.100"},
 	})
 	if err != nil {
@@ -101,7 +63,7 @@ func captureHook(infos chan<- edgegapsim.DeploymentInfo) func(context.Context, e
 func deployedEnv(t *testing.T) (*edgegapsim.Server, edgegapsim.DeploymentInfo, Env) {
 	t.Helper()
 	infos := make(chan edgegapsim.DeploymentInfo, 1)
-	sim := startSim(t, edgegapsim.Config{OnDeploy: captureHook(infos)})
+	sim := simtest.Start(t, edgegapsim.Config{OnDeploy: captureHook(infos)})
 	_, info := deployment(t, sim, infos)
 	env, err := EnvFromMap(info.Env)
 	if err != nil {

@@ -136,38 +136,45 @@ func Keys(connect func(context.Context, string) (*nats.Conn, error)) Lister {
 
 // SessionIDs lists Edgegap session ids (first page, with their status).
 func SessionIDs(client func() (*edgegap.Client, error)) Lister {
-	return func(ctx context.Context, _ *cobra.Command, _ []string, _ string) ([]string, error) {
-		eg, err := client()
+	return firstPage(client, func(ctx context.Context, eg *edgegap.Client) ([]edgegap.SessionSummary, error) {
+		p, err := eg.ListSessions(ctx, 1, firstPageSize)
 		if err != nil {
 			return nil, err
 		}
-		p, err := eg.ListSessions(ctx, 1, 100)
-		if err != nil {
-			return nil, err
-		}
-		var out []string
-		for _, s := range p.Sessions {
-			out = append(out, s.ID+"\t"+s.Status)
-		}
-		return out, nil
-	}
+		return p.Sessions, nil
+	}, func(s edgegap.SessionSummary) string { return s.ID + "\t" + s.Status })
 }
 
 // DeploymentIDs lists Edgegap deployment request ids (first page, with
 // their public IP).
 func DeploymentIDs(client func() (*edgegap.Client, error)) Lister {
+	return firstPage(client, func(ctx context.Context, eg *edgegap.Client) ([]edgegap.DeploymentSummary, error) {
+		p, err := eg.ListDeploymentsPage(ctx, edgegap.DeploymentQuery{}, 1, firstPageSize)
+		if err != nil {
+			return nil, err
+		}
+		return p.Deployments, nil
+	}, func(d edgegap.DeploymentSummary) string { return d.RequestID + "\t" + d.PublicIP })
+}
+
+// firstPageSize is how many Edgegap ids a completion offers at most.
+const firstPageSize = 100
+
+// firstPage completes from the first page list fetches with the client,
+// one line per item.
+func firstPage[T any](client func() (*edgegap.Client, error), list func(context.Context, *edgegap.Client) ([]T, error), line func(T) string) Lister {
 	return func(ctx context.Context, _ *cobra.Command, _ []string, _ string) ([]string, error) {
 		eg, err := client()
 		if err != nil {
 			return nil, err
 		}
-		p, err := eg.ListDeploymentsPage(ctx, edgegap.DeploymentQuery{}, 1, 100)
+		items, err := list(ctx, eg)
 		if err != nil {
 			return nil, err
 		}
 		var out []string
-		for _, d := range p.Deployments {
-			out = append(out, d.RequestID+"\t"+d.PublicIP)
+		for _, it := range items {
+			out = append(out, line(it))
 		}
 		return out, nil
 	}

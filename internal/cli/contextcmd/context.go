@@ -254,6 +254,18 @@ func newCmdLs(d *Deps) *cobra.Command {
 	}
 }
 
+// loadWith loads the contexts file and checks it has a context name.
+func loadWith(d *Deps, name string) (*contexts.File, error) {
+	cf, err := contexts.Load(d.Env())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cf.Get(name); err != nil {
+		return nil, err
+	}
+	return cf, nil
+}
+
 func newCmdUse(d *Deps) *cobra.Command {
 	return &cobra.Command{
 		Use:               "use <name>",
@@ -263,11 +275,8 @@ func newCmdUse(d *Deps) *cobra.Command {
 		Annotations:       noContext,
 		ValidArgsFunction: completeOneName(d),
 		RunE: func(_ *cobra.Command, args []string) error {
-			cf, err := contexts.Load(d.Env())
+			cf, err := loadWith(d, args[0])
 			if err != nil {
-				return err
-			}
-			if _, err := cf.Get(args[0]); err != nil {
 				return err
 			}
 			cf.Current = args[0]
@@ -289,11 +298,8 @@ func newCmdRm(d *Deps) *cobra.Command {
 		Annotations:       noContext,
 		ValidArgsFunction: completeOneName(d),
 		RunE: func(_ *cobra.Command, args []string) error {
-			cf, err := contexts.Load(d.Env())
+			cf, err := loadWith(d, args[0])
 			if err != nil {
-				return err
-			}
-			if _, err := cf.Get(args[0]); err != nil {
 				return err
 			}
 			if err := d.Confirm(yes, fmt.Sprintf("Remove context %s?", args[0])); err != nil {

@@ -1,11 +1,9 @@
 package deployments_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,15 +11,9 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli"
 	"github.com/bevygap/bevygap/internal/cli/clitest"
-	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
-
-// lines hands what a running command prints to the test, a write at a time.
-type lines struct{ ch chan string }
-
-func (l *lines) Write(p []byte) (int, error) { l.ch <- string(p); return len(p), nil }
 
 // The acceptance of issue "Edgegap 2026", item 4, over real HTTP:
 // `bevygap edgegap simulate`, then `deployments ls -o json` shows [];
@@ -30,35 +22,12 @@ func (l *lines) Write(p []byte) (int, error) { l.ch <- string(p); return len(p),
 // reporting "already gone"; a wrong API key exits 4.
 func TestAcceptanceSimulateLsStop(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	io, _, _, _ := iostreams.Test()
-	out := &lines{ch: make(chan string, 16)}
-	io.Out = out
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"edgegap", "simulate", "--listen", addr, "-o", "json", "--deploy-delay", "0s"})
-	}()
+	_, banner, stop := clitest.Simulate(t, cli.RunIn)
 	defer func() {
-		cancel()
-		if code := <-done; code != 130 { // interrupted, as the exit-code table says
+		if code := stop(); code != 130 { // interrupted, as the exit-code table says
 			t.Errorf("simulate exit %d", code)
 		}
 	}()
-	var banner map[string]string
-	select {
-	case s := <-out.ch:
-		if err := json.Unmarshal([]byte(s), &banner); err != nil {
-			t.Fatalf("banner %q", s)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("simulator did not start")
-	}
 	base, key := banner["url"], banner["api_key"]
 	run := func(key string, args ...string) clitest.Result {
 		t.Helper()

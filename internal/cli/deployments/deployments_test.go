@@ -17,66 +17,30 @@ import (
 	"github.com/bevygap/bevygap/pkg/state"
 )
 
-type env struct {
-	t     *testing.T
-	sim   *edgegapsim.Server
-	eg    *edgegap.Client
-	store *state.Store
-	vars  map[string]string // the commands' whole environment
-}
+type env struct{ *clitest.Stack }
 
 // setup starts a simulator and a NATS server for one test, which runs in
-// parallel with the others: the commands see only e.vars.
+// parallel with the others: the commands see only e.Vars.
 func setup(t *testing.T) *env { return setupWith(t, edgegapsim.Config{}) }
 
 func setupWith(t *testing.T, cfg edgegapsim.Config) *env {
 	t.Parallel()
-	cfg.Seed, cfg.RateLimits = 7, &edgegapsim.RateLimits{}
-	sim, err := edgegapsim.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	srv := natstest.RunJetStream(t)
-	store, err := state.Open(context.Background(), srv.Conn(t), state.Names{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{
-		"EDGEGAP_API_KEY":     edgegapsim.DefaultAPIKey,
-		"BEVYGAP_EDGEGAP_URL": sim.URL(),
-		"NATS_HOST":           srv.URL,
-		"NATS_INSECURE":       "1",
-		"BEVYGAP_APP_NAME":    edgegapsim.DefaultApp,
-		"BEVYGAP_APP_VERSION": edgegapsim.DefaultVersion,
-	}
-	eg, err := edgegap.New(edgegap.Config{BaseURL: sim.URL(), APIKey: edgegapsim.DefaultAPIKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(eg.CloseIdleConnections)
-	return &env{t: t, sim: sim, eg: eg, store: store, vars: vars}
-}
-
-func (e *env) run(o clitest.Opts, args ...string) clitest.Result {
-	e.t.Helper()
-	if o.Env == nil {
-		o.Env = e.vars
-	}
-	return clitest.Exec(e.t, cli.RunIn, o, args...)
+	s := clitest.StartStack(t, cli.RunIn, cfg)
+	s.Vars["BEVYGAP_APP_VERSION"] = edgegapsim.DefaultVersion
+	return &env{s}
 }
 
 // deploy starts a deployment with tags and waits until it is ready.
 func (e *env) deploy(tags ...string) string {
-	e.t.Helper()
+	e.T.Helper()
 	ctx := context.Background()
-	d, err := e.eg.CreateDeployment(ctx, edgegap.DeploymentRequest{App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
+	d, err := e.EG.CreateDeployment(ctx, edgegap.DeploymentRequest{App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
 		Users: []edgegap.DeploymentUser{edgegap.UserAtIP("1.2.3.4")}, Tags: tags})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	natstest.CheckFor(e.t, 10*time.Second, 5*time.Millisecond, func() error {
-		st, err := e.eg.DeploymentStatus(ctx, d.RequestID)
+	natstest.CheckFor(e.T, 10*time.Second, 5*time.Millisecond, func() error {
+		st, err := e.EG.DeploymentStatus(ctx, d.RequestID)
 		if err == nil && !st.Ready() {
 			return errNotReady
 		}
@@ -103,11 +67,11 @@ type row struct {
 }
 
 func (e *env) ls(args ...string) []row {
-	e.t.Helper()
-	r := e.run(clitest.Opts{}, append([]string{"deployments", "ls", "-o", "json"}, args...)...)
+	e.T.Helper()
+	r := e.Run(clitest.Opts{}, append([]string{"deployments", "ls", "-o", "json"}, args...)...)
 	var rows []row
 	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &rows) != nil {
-		e.t.Fatalf("ls %v: exit %d %q %s", args, r.Code, r.Stdout, r.Stderr)
+		e.T.Fatalf("ls %v: exit %d %q %s", args, r.Code, r.Stdout, r.Stderr)
 	}
 	return rows
 }
@@ -122,7 +86,7 @@ func ids(rows []row) []string {
 
 func TestLsGetStop(t *testing.T) {
 	e := setup(t)
-	r := e.run(clitest.Opts{}, "deployments", "ls", "-o", "json")
+	r := e.Run(clitest.Opts{}, "deployments", "ls", "-o", "json")
 	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "[]" {
 		t.Fatalf("empty ls: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -140,7 +104,7 @@ func TestLsGetStop(t *testing.T) {
 		{"ls.brief.json", false, []string{"deployments", "ls", "--brief", "-o", "json"}},
 		{"get.tty", true, []string{"deployments", "get", a}},
 	} {
-		r := e.run(clitest.Opts{TTY: c.tty}, c.args...)
+		r := e.Run(clitest.Opts{TTY: c.tty}, c.args...)
 		if r.Code != 0 {
 			t.Fatalf("%s: exit %d %s", c.name, r.Code, r.Stderr)
 		}
@@ -170,24 +134,24 @@ func TestLsGetStop(t *testing.T) {
 		t.Fatalf("ls --older-than 1ns: %v", got)
 	}
 	for _, bad := range [][]string{{"--status", "not ready"}, {"--older-than", "-1s"}} {
-		if r := e.run(clitest.Opts{}, append([]string{"deployments", "ls"}, bad...)...); r.Code != 2 {
+		if r := e.Run(clitest.Opts{}, append([]string{"deployments", "ls"}, bad...)...); r.Code != 2 {
 			t.Errorf("ls %v: exit %d %s", bad, r.Code, r.Stderr)
 		}
 	}
-	r = e.run(clitest.Opts{}, "deployments", "get", a, "-o", "json")
+	r = e.Run(clitest.Opts{}, "deployments", "get", a, "-o", "json")
 	var st edgegap.DeploymentStatus
 	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil || st.RequestID != a || st.CurrentStatus != edgegap.StatusReady || len(st.Ports) == 0 {
 		t.Fatalf("get json: %q %v", r.Stdout, err)
 	}
-	if r := e.run(clitest.Opts{}, "deployments", "get", "000000000000"); r.Code != 1 || !strings.Contains(r.Stderr, "404") {
+	if r := e.Run(clitest.Opts{}, "deployments", "get", "000000000000"); r.Code != 1 || !strings.Contains(r.Stderr, "404") {
 		t.Fatalf("get unknown: exit %d %q", r.Code, r.Stderr)
 	}
 
 	// Off a terminal, stop needs --yes; stop reports per id.
-	if r := e.run(clitest.Opts{}, "deployments", "stop", a); r.Code != 2 || !strings.Contains(r.Stderr, "--yes") {
+	if r := e.Run(clitest.Opts{}, "deployments", "stop", a); r.Code != 2 || !strings.Contains(r.Stderr, "--yes") {
 		t.Fatalf("stop without --yes: exit %d %q", r.Code, r.Stderr)
 	}
-	r = e.run(clitest.Opts{}, "deployments", "stop", "--yes", a, "000000000000", "-o", "json")
+	r = e.Run(clitest.Opts{}, "deployments", "stop", "--yes", a, "000000000000", "-o", "json")
 	golden.Assert(t, "stop.json.golden", []byte(r.Stdout))
 	if r.Code != 0 {
 		t.Fatalf("stop: exit %d %s", r.Code, r.Stderr)
@@ -196,14 +160,14 @@ func TestLsGetStop(t *testing.T) {
 		t.Fatalf("after stop: %v", got)
 	}
 	// Ids from standard input, with "-"; duplicates stopped once.
-	r = e.run(clitest.Opts{Stdin: b + "\n" + foreign + " " + b + "\n"}, "deployments", "stop", "--yes", "-")
+	r = e.Run(clitest.Opts{Stdin: b + "\n" + foreign + " " + b + "\n"}, "deployments", "stop", "--yes", "-")
 	if r.Code != 0 || strings.Count(r.Stdout, "stopped") != 2 {
 		t.Fatalf("stop -: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	if got := e.ls("--all"); len(got) != 0 {
 		t.Fatalf("after stop -: %v", got)
 	}
-	if r := e.run(clitest.Opts{Stdin: " \n"}, "deployments", "stop", "--yes", "-"); r.Code != 2 {
+	if r := e.Run(clitest.Opts{Stdin: " \n"}, "deployments", "stop", "--yes", "-"); r.Code != 2 {
 		t.Fatalf("stop - with nothing: exit %d %s", r.Code, r.Stderr)
 	}
 }
@@ -212,12 +176,12 @@ func TestLsGetStop(t *testing.T) {
 func TestStopConfirms(t *testing.T) {
 	e := setup(t)
 	id := e.deploy(matchmaker.TagBevygap)
-	r := e.run(clitest.Opts{TTY: true, Stdin: "n\n"}, "deployments", "stop", id)
+	r := e.Run(clitest.Opts{TTY: true, Stdin: "n\n"}, "deployments", "stop", id)
 	// A declined prompt is a quiet cancel: exit 2, no error line, nothing stopped.
 	if r.Code != 2 || !strings.Contains(r.Stderr, "Stop 1 Edgegap deployment(s)?") || strings.Contains(r.Stderr, "Error") || len(e.ls()) != 1 {
 		t.Fatalf("declined: exit %d %q", r.Code, r.Stderr)
 	}
-	r = e.run(clitest.Opts{TTY: true, Stdin: "y\n"}, "deployments", "stop", id)
+	r = e.Run(clitest.Opts{TTY: true, Stdin: "y\n"}, "deployments", "stop", id)
 	if r.Code != 0 || !strings.Contains(r.Stdout, "stopped") || len(e.ls()) != 0 {
 		t.Fatalf("confirmed: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
 	}
@@ -226,7 +190,7 @@ func TestStopConfirms(t *testing.T) {
 // A deployment not ready yet is "stopping": Edgegap stops it once ready.
 func TestStopBeforeReady(t *testing.T) {
 	e := setupWith(t, edgegapsim.Config{DeployDelay: time.Hour})
-	d, err := e.eg.CreateDeployment(context.Background(), edgegap.DeploymentRequest{App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
+	d, err := e.EG.CreateDeployment(context.Background(), edgegap.DeploymentRequest{App: edgegapsim.DefaultApp, Version: edgegapsim.DefaultVersion,
 		Users: []edgegap.DeploymentUser{edgegap.UserAtIP("1.2.3.4")}, Tags: []string{matchmaker.TagBevygap}})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +198,7 @@ func TestStopBeforeReady(t *testing.T) {
 	if rows := e.ls("--status", "deploying"); len(rows) != 1 || rows[0].Status != "deploying" {
 		t.Fatalf("deploying: %+v", rows)
 	}
-	r := e.run(clitest.Opts{}, "deployments", "stop", "--yes", d.RequestID)
+	r := e.Run(clitest.Opts{}, "deployments", "stop", "--yes", d.RequestID)
 	if r.Code != 0 || !strings.Contains(r.Stdout, d.RequestID+"\tstopping") {
 		t.Fatalf("stop before ready: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -242,18 +206,18 @@ func TestStopBeforeReady(t *testing.T) {
 
 func TestWrongKeyExits4(t *testing.T) {
 	e := setup(t)
-	e.vars["EDGEGAP_API_KEY"] = "token wrong-key"
+	e.Vars["EDGEGAP_API_KEY"] = "token wrong-key"
 	for _, args := range [][]string{
 		{"deployments", "ls", "-o", "json"}, {"deployments", "get", "000000000000"},
 		{"deployments", "stop", "--yes", "000000000000"}, {"deployments", "prune"},
 	} {
-		r := e.run(clitest.Opts{}, args...)
+		r := e.Run(clitest.Opts{}, args...)
 		if r.Code != 4 || !strings.Contains(r.Stderr, "refused the API key") || strings.Contains(r.Stderr, "wrong-key") {
 			t.Errorf("%v with a wrong key: exit %d %q", args, r.Code, r.Stderr)
 		}
 	}
-	e.vars["EDGEGAP_API_KEY"] = ""
-	if r := e.run(clitest.Opts{}, "deployments", "ls"); r.Code != 4 || !strings.Contains(r.Stderr, "EDGEGAP_API_KEY") {
+	e.Vars["EDGEGAP_API_KEY"] = ""
+	if r := e.Run(clitest.Opts{}, "deployments", "ls"); r.Code != 4 || !strings.Contains(r.Stderr, "EDGEGAP_API_KEY") {
 		t.Fatalf("no key: exit %d %q", r.Code, r.Stderr)
 	}
 }
@@ -269,7 +233,7 @@ func TestPrune(t *testing.T) {
 	recorded := e.deploy(matchmaker.TagBevygap, scope, matchmaker.TagIntent+"rec1")
 	otherVersion := e.deploy(matchmaker.TagBevygap, matchmaker.ScopeTag("", edgegapsim.DefaultApp, "0"), matchmaker.TagIntent+"old")
 	foreign := e.deploy("someone-else")
-	led, err := state.OpenFleet(ctx, e.store.JS, state.Names{}, state.FleetOptions{})
+	led, err := state.OpenFleet(ctx, e.Store.JS, state.Names{}, state.FleetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +253,7 @@ func TestPrune(t *testing.T) {
 	}
 	prune := func(args ...string) (result, clitest.Result) {
 		t.Helper()
-		r := e.run(clitest.Opts{}, append([]string{"deployments", "prune", "-o", "json"}, args...)...)
+		r := e.Run(clitest.Opts{}, append([]string{"deployments", "prune", "-o", "json"}, args...)...)
 		var res result
 		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
 			t.Fatalf("prune %v: exit %d %q %s", args, r.Code, r.Stdout, r.Stderr)
@@ -305,10 +269,10 @@ func TestPrune(t *testing.T) {
 		res.Items[0].Result != "would_stop" || !strings.Contains(res.Items[0].Why, "no ledger record") {
 		t.Fatalf("dry run: %+v %s", res, r.Stderr)
 	}
-	if n := e.sim.Stats().LiveDeployments; n != 4 {
+	if n := e.Sim.Stats().LiveDeployments; n != 4 {
 		t.Fatalf("dry run stopped something: %d live", n)
 	}
-	r = e.run(clitest.Opts{}, "deployments", "prune", "--older-than", "1ms")
+	r = e.Run(clitest.Opts{}, "deployments", "prune", "--older-than", "1ms")
 	if r.Code != 0 || !strings.Contains(r.Stdout, orphan) || !strings.Contains(r.Stdout, "would stop") ||
 		!strings.Contains(r.Stderr, "2 deployments of scope "+scope+" listed: 1 to stop, 0 records to retire, 0 to adopt (dry run: --yes acts)") {
 		t.Fatalf("dry run table: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
@@ -322,12 +286,12 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("after prune: %v, want %s, %s and %s", got, recorded, otherVersion, foreign)
 	}
 	for _, bad := range [][]string{{"--yes", "--dry-run"}, {"--older-than", "0s"}} {
-		if r := e.run(clitest.Opts{}, append([]string{"deployments", "prune"}, bad...)...); r.Code != 2 {
+		if r := e.Run(clitest.Opts{}, append([]string{"deployments", "prune"}, bad...)...); r.Code != 2 {
 			t.Errorf("prune %v: exit %d %s", bad, r.Code, r.Stderr)
 		}
 	}
-	delete(e.vars, "BEVYGAP_APP_VERSION")
-	if r := e.run(clitest.Opts{}, "deployments", "prune"); r.Code != 2 || !strings.Contains(r.Stderr, "--app-version") {
+	delete(e.Vars, "BEVYGAP_APP_VERSION")
+	if r := e.Run(clitest.Opts{}, "deployments", "prune"); r.Code != 2 || !strings.Contains(r.Stderr, "--app-version") {
 		t.Fatalf("prune without a version: exit %d %s", r.Code, r.Stderr)
 	}
 }

@@ -3,7 +3,6 @@ package deployments
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -64,15 +63,7 @@ func getRun(ctx context.Context, o *GetOptions) error {
 	if st.RemovalTime != "" {
 		t.AddRow("removal_time", st.RemovalTime)
 	}
-	names := make([]string, 0, len(st.Ports))
-	for n := range st.Ports {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		p := st.Ports[n]
-		t.AddRow("port "+n, fmt.Sprintf("%d -> %d/%s", p.External, p.Internal, p.Protocol))
-	}
+	t.AddPortRows(st.Ports)
 	if l := location(st.Location); l != "" {
 		t.AddRow("location", l)
 	}

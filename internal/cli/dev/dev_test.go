@@ -1,7 +1,6 @@
 package dev_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/bevygap/bevygap/internal/cli"
 	"github.com/bevygap/bevygap/internal/cli/clitest"
-	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/natstest"
 )
 
@@ -29,25 +27,12 @@ var (
 // serve's limits allow.
 func TestDevPlayConnect(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	io, _, _, _ := iostreams.Test()
-	errOut := &clitest.Buffer{}
-	io.ErrOut = errOut
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn", "--allocator", "sessions", "--open"})
-	}()
+	dev := clitest.Start(t, cli.RunIn, clitest.Opts{}, "dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "100ms", "--log-level", "warn", "--allocator", "sessions", "--open")
 	var ws, egURL, egKey, natsHost string
-	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		out := errOut.String()
+	dev.WaitFor(20*time.Second, func() error {
+		out := dev.Err.String()
 		m, e, n := wsRE.FindStringSubmatch(out), edgegapRE.FindStringSubmatch(out), natsRE.FindStringSubmatch(out)
 		if m == nil || e == nil || n == nil {
-			select {
-			case code := <-done:
-				t.Fatalf("dev exited %d: %s", code, out)
-			default:
-			}
 			return fmt.Errorf("no banner yet")
 		}
 		ws, egURL, egKey, natsHost = m[1], e[1], strings.TrimSpace(e[2]), n[1]
@@ -108,14 +93,8 @@ func TestDevPlayConnect(t *testing.T) {
 		t.Fatalf("load: exit %d %q %v %s", r.Code, r.Stdout, err, r.Stderr)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != 130 {
-			t.Fatalf("dev exit %d after Ctrl-C, want 130 (interrupted)", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("dev did not stop")
+	if code := dev.Stop(); code != 130 {
+		t.Fatalf("dev exit %d after Ctrl-C, want 130 (interrupted)", code)
 	}
 }
 
@@ -127,25 +106,12 @@ func TestDevHonoursServeSettings(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
 	env := map[string]string{"BEVYGAP_UNCLAIMED_TTL": "1s", "BEVYGAP_DATA_DIR": dataDir}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	io, _, _, _ := iostreams.Test()
-	errOut := &clitest.Buffer{}
-	io.ErrOut = errOut
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.RunIn(ctx, io, clitest.Opts{Env: env}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "10ms", "--log-level", "warn"})
-	}()
+	dev := clitest.Start(t, cli.RunIn, clitest.Opts{Env: env}, "dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--deploy-delay", "10ms", "--log-level", "warn")
 	var ws, egURL, egKey string
-	natstest.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		out := errOut.String()
+	dev.WaitFor(20*time.Second, func() error {
+		out := dev.Err.String()
 		m, e := wsRE.FindStringSubmatch(out), edgegapRE.FindStringSubmatch(out)
 		if m == nil || e == nil {
-			select {
-			case code := <-done:
-				t.Fatalf("dev exited %d: %s", code, out)
-			default:
-			}
 			return fmt.Errorf("no banner yet")
 		}
 		ws, egURL, egKey = m[1], e[1], strings.TrimSpace(e[2])
@@ -173,14 +139,8 @@ func TestDevHonoursServeSettings(t *testing.T) {
 	if r.Code != 2 || !strings.Contains(r.Stderr, `invalid unclaimed-ttl (from env BEVYGAP_UNCLAIMED_TTL, value "0s")`) {
 		t.Fatalf("dev with a zero unclaimed-ttl: exit %d %s", r.Code, r.Stderr)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 130 {
-			t.Fatalf("dev exit %d after Ctrl-C, want 130 (interrupted)", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("dev did not stop")
+	if code := dev.Stop(); code != 130 {
+		t.Fatalf("dev exit %d after Ctrl-C, want 130 (interrupted)", code)
 	}
 	// The store outlives the stack (dev removes only its own temporary one).
 	if _, err := os.Stat(filepath.Join(dataDir, "jetstream")); err != nil {

@@ -4,18 +4,14 @@ package dev_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,44 +19,25 @@ import (
 	"github.com/bevygap/bevygap/internal/app"
 	"github.com/bevygap/bevygap/internal/cli"
 	"github.com/bevygap/bevygap/internal/cli/clitest"
-	"github.com/bevygap/bevygap/internal/iostreams"
+	"github.com/bevygap/bevygap/internal/devserver/devservertest"
 	"github.com/bevygap/bevygap/internal/natstest"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 )
 
-var (
-	buildOnce sync.Once
-	gsBin     string
-	gsErr     error
-)
-
-// gameServer builds the test game server of internal/devserver (a Go
-// program running the game-server agent and a netcode UDP server from the
-// ARBITRIUM_* and NATS environment) once per test binary.
+// gameServer is the test game server of internal/devserver, built once
+// per test binary.
 func gameServer(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dev-gameserver-")
-		if err != nil {
-			gsErr = err
-			return
-		}
-		gsBin = filepath.Join(dir, "gameserver")
-		if out, err := exec.Command("go", "build", "-o", gsBin, "../../devserver/testdata/gameserver").CombinedOutput(); err != nil {
-			gsErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if gsErr != nil {
-		t.Fatal(gsErr)
+	bin, err := devservertest.GameServer()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return gsBin
+	return bin
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if gsBin != "" {
-		os.RemoveAll(filepath.Dir(gsBin))
-	}
+	devservertest.Remove()
 	os.Exit(code)
 }
 
@@ -87,30 +64,20 @@ type devInfo struct {
 type runningDev struct {
 	t      *testing.T
 	info   devInfo
+	bg     *clitest.Background
 	stdout *clitest.Buffer
 	stderr *clitest.Buffer
-	cancel context.CancelFunc
-	done   chan int
 }
 
 // startDev runs dev with args (on ports the system picks) and parses the
 // first line of its standard output, as `dev -o json | head -1 | jq` does.
 func startDev(t *testing.T, env map[string]string, args ...string) *runningDev {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	io, _, _, _ := iostreams.Test()
-	d := &runningDev{t: t, stdout: &clitest.Buffer{}, stderr: &clitest.Buffer{}, cancel: cancel, done: make(chan int, 1)}
-	io.Out, io.ErrOut = d.stdout, d.stderr
 	all := append([]string{"dev", "-o", "json", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, args...)
-	go func() { d.done <- cli.RunIn(ctx, io, clitest.Opts{Env: env}.Environ(t), all) }()
+	bg := clitest.Start(t, cli.RunIn, clitest.Opts{Env: env}, all...)
+	d := &runningDev{t: t, bg: bg, stdout: bg.Out, stderr: bg.Err}
 	t.Cleanup(d.stop)
-	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
-		select {
-		case code := <-d.done:
-			d.done <- code
-			t.Fatalf("dev exited %d:\n%s", code, d.stderr.String())
-		default:
-		}
+	bg.WaitFor(30*time.Second, func() error {
 		line, err := bufio.NewReader(strings.NewReader(d.stdout.String())).ReadString('\n')
 		if err != nil {
 			return fmt.Errorf("no JSON line yet")
@@ -123,15 +90,8 @@ func startDev(t *testing.T, env map[string]string, args ...string) *runningDev {
 // stop interrupts dev and checks it ended cleanly with nothing more on
 // standard output than the JSON line.
 func (d *runningDev) stop() {
-	d.cancel()
-	select {
-	case code := <-d.done:
-		d.done <- code
-		if code != 130 { // interrupted, as the exit-code table says
-			d.t.Errorf("dev exit %d after Ctrl-C, want 130:\n%s", code, d.stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		d.t.Fatal("dev did not stop")
+	if code := d.bg.Stop(); code != 130 { // interrupted, as the exit-code table says
+		d.t.Errorf("dev exit %d after Ctrl-C, want 130:\n%s", code, d.stderr.String())
 	}
 	if n := strings.Count(d.stdout.String(), "\n"); n != 1 {
 		d.t.Errorf("dev -o json wrote %d lines on standard output, want 1:\n%s", n, d.stdout.String())
@@ -192,7 +152,7 @@ func TestDevGameserverCmd(t *testing.T) {
 			if rid == "" {
 				t.Fatalf("no output line of the game server at %s:%d:\n%s", seat.IP, seat.Port, d.stderr.String())
 			}
-			pid := readPID(t, filepath.Join(dir, rid+".pid"))
+			pid := devservertest.ReadPID(t, filepath.Join(dir, rid+".pid"))
 			// The player left; the deployment stops after empty-ttl, and
 			// with it the process.
 			natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
@@ -216,19 +176,6 @@ func TestDevGameserverCmd(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readPID(t *testing.T, path string) int {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 // dev's gateway refuses a browser origin serve refuses (BEVYGAP_CORS
@@ -306,16 +253,10 @@ func TestDevBannerAndFlags(t *testing.T) {
 
 	// The banner (no -o json): the dev key, the play command for this
 	// gateway, the Rust env lines.
-	ctx, cancel := context.WithCancel(context.Background())
-	io, _, _, _ := iostreams.Test()
-	out, errOut := &clitest.Buffer{}, &clitest.Buffer{}
-	io.Out, io.ErrOut = out, errOut
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn"})
-	}()
+	dev := clitest.Start(t, cli.RunIn, clitest.Opts{}, "dev", "--listen", "127.0.0.1:0", "--edgegap-listen", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-level", "warn")
+	out, errOut := dev.Out, dev.Err
 	var ws string
-	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	dev.WaitFor(30*time.Second, func() error {
 		m := wsRE.FindStringSubmatch(errOut.String())
 		if m == nil || !strings.Contains(errOut.String(), "Ctrl-C stops everything") {
 			return errors.New("no banner yet")
@@ -340,8 +281,7 @@ func TestDevBannerAndFlags(t *testing.T) {
 	if out.String() != "" {
 		t.Errorf("dev wrote to standard output without -o json: %q", out.String())
 	}
-	cancel()
-	if code := <-done; code != 130 { // interrupted
+	if code := dev.Stop(); code != 130 { // interrupted
 		t.Errorf("dev exit %d, want 130", code)
 	}
 

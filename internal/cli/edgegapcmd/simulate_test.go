@@ -1,51 +1,18 @@
 package edgegapcmd_test
 
 import (
-	"context"
-	"encoding/json"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bevygap/bevygap/internal/cli"
 	"github.com/bevygap/bevygap/internal/cli/clitest"
-	"github.com/bevygap/bevygap/internal/iostreams"
 )
-
-type syncBuf struct {
-	ch chan string
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.ch <- string(p); return len(p), nil }
 
 // The simulator runs until interrupted, prints its URL and key, and other
 // commands can use it (the acceptance flow: sessions ls prints []).
 func TestSimulateThenSessionsLs(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	io, _, _, _ := iostreams.Test()
-	out := &syncBuf{ch: make(chan string, 16)}
-	io.Out = out
-	done := make(chan int, 1)
-	go func() {
-		done <- cli.RunIn(ctx, io, clitest.Opts{}.Environ(t), []string{"edgegap", "simulate", "--listen", addr, "-o", "json", "--deploy-delay", "0s"})
-	}()
-	var banner map[string]string
-	select {
-	case s := <-out.ch:
-		if err := json.Unmarshal([]byte(s), &banner); err != nil {
-			t.Fatalf("banner %q", s)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("simulator did not start")
-	}
+	addr, banner, stop := clitest.Simulate(t, cli.RunIn)
 	if banner["url"] != "http://"+addr || banner["api_key"] != "token bevygap-dev" {
 		t.Fatalf("banner %v", banner)
 	}
@@ -57,8 +24,7 @@ func TestSimulateThenSessionsLs(t *testing.T) {
 	if r.Code != 4 {
 		t.Fatalf("wrong key: exit %d", r.Code)
 	}
-	cancel()
-	if code := <-done; code != 130 {
+	if code := stop(); code != 130 {
 		t.Fatalf("simulate exit %d after Ctrl-C, want 130", code)
 	}
 }

@@ -2,8 +2,6 @@ package sessions
 
 import (
 	"context"
-	"fmt"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -67,15 +65,7 @@ func getRun(ctx context.Context, o *GetOptions) error {
 		t.AddRow("public_ip", d.PublicIP)
 		t.AddRow("fqdn", d.FQDN)
 		t.AddRow("deployment_ready", d.Ready)
-		names := make([]string, 0, len(d.Ports))
-		for n := range d.Ports {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			p := d.Ports[n]
-			t.AddRow("port "+n, fmt.Sprintf("%d -> %d/%s", p.External, p.Internal, p.Protocol))
-		}
+		t.AddPortRows(d.Ports)
 		if d.Location != nil {
 			t.AddRow("location", d.Location.City+", "+d.Location.Country)
 		}
