@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -156,8 +155,8 @@ func TestDevGameserverCmd(t *testing.T) {
 			// The player left; the deployment stops after empty-ttl, and
 			// with it the process.
 			natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-				if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-					return fmt.Errorf("game server %d still runs (%v)", pid, err)
+				if devservertest.Running(pid) {
+					return fmt.Errorf("game server %d still runs", pid)
 				}
 				return nil
 			})

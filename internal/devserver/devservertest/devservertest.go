@@ -5,6 +5,7 @@
 package devservertest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -73,4 +75,20 @@ func ReadPID(t testing.TB, path string) int {
 		t.Fatal(err)
 	}
 	return pid
+}
+
+// Running reports whether process pid runs: it exists and is not a zombie
+// (dead, waiting for its parent to reap it: when the shell that started it
+// died first, that parent is PID 1, which reaps in its own time).
+func Running(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// pid (comm) state ...: the state follows the last ')'.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return false
+		}
+	}
+	return true
 }
