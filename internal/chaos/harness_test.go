@@ -106,18 +106,19 @@ type proc struct {
 	kills int
 }
 
-func (p *proc) start(t testing.TB) {
-	t.Helper()
+// start starts the process. It may run off the test goroutine (a kill's
+// restart): it reports failures, it does not end the test.
+func (p *proc) start() error {
 	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
-		t.Fatalf("start %s: %v", p.name, err)
+		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	done := make(chan struct{})
 	go func() { // owned by p: ends when the process exits
@@ -128,6 +129,7 @@ func (p *proc) start(t testing.TB) {
 	p.mu.Lock()
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
+	return nil
 }
 
 // signal sends sig and waits for the process to exit.
@@ -169,8 +171,7 @@ func (p *proc) running() bool {
 }
 
 // waitLog waits for a new line containing want in the log past offset.
-func (p *proc) waitLog(t testing.TB, offset int64, want string, timeout time.Duration) {
-	t.Helper()
+func (p *proc) waitLog(offset int64, want string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if f, err := os.Open(p.log); err == nil {
@@ -180,7 +181,7 @@ func (p *proc) waitLog(t testing.TB, offset int64, want string, timeout time.Dur
 			for sc.Scan() {
 				if strings.Contains(sc.Text(), want) {
 					_ = f.Close()
-					return
+					return nil
 				}
 			}
 			_ = f.Close()
@@ -190,7 +191,7 @@ func (p *proc) waitLog(t testing.TB, offset int64, want string, timeout time.Dur
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: no %q in its log within %s (running=%v):\n%s", p.name, want, timeout, p.running(), tail(p.log, 30))
+	return fmt.Errorf("%s: no %q in its log within %s (running=%v):\n%s", p.name, want, timeout, p.running(), tail(p.log, 30))
 }
 
 func logSize(path string) int64 {
@@ -208,17 +209,16 @@ func tail(path string, n int) string {
 }
 
 // waitTCP waits until addr accepts connections.
-func waitTCP(t testing.TB, addr string, timeout time.Duration) {
-	t.Helper()
+func waitTCP(addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			_ = c.Close()
-			return
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s not accepting connections within %s", addr, timeout)
+	return fmt.Errorf("%s not accepting connections within %s", addr, timeout)
 }
 
 // baseEnv is what every process gets of ours: PATH and a private HOME and
