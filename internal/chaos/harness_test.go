@@ -427,6 +427,10 @@ func onePlayer(ctx context.Context, o playerOpts, hc *http.Client, i int) player
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 		defer ccancel()
 		conn, err := simserver.ConnectBase64(cctx, res.Seat.Token, simserver.ConnectOptions{})
+		// The request lasts until the player is connected (or gave up): a
+		// connect that fails because a process was killed meanwhile is
+		// explained by that kill.
+		p.end = time.Now()
 		if err != nil {
 			p.kind, p.msg = "connect", err.Error()
 			return p
