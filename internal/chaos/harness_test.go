@@ -239,6 +239,7 @@ type event struct {
 // player is one seat request's outcome.
 type player struct {
 	start, end time.Time
+	seated     time.Time // when the seat was granted
 	seat       bool
 	sessionID  string
 	connected  bool
@@ -422,7 +423,7 @@ func onePlayer(ctx context.Context, o playerOpts, hc *http.Client, i int) player
 		}
 		return p
 	}
-	p.seat, p.sessionID = true, res.SessionID
+	p.seat, p.sessionID, p.seated = true, res.SessionID, p.end
 	if o.ConnectEvery > 0 && i%o.ConnectEvery == 0 {
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 		defer ccancel()

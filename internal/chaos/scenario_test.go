@@ -506,7 +506,7 @@ func (r *run) tally(players []player, lastPlayer, zeroAt time.Time) tally {
 		e := events[0]
 		for _, p := range players {
 			if p.seat && p.start.After(e.At) {
-				if d := p.end.Sub(e.At); tl.SeatingResumed == 0 || d < tl.SeatingResumed {
+				if d := p.seated.Sub(e.At); tl.SeatingResumed == 0 || d < tl.SeatingResumed {
 					tl.SeatingResumed = d
 				}
 			}
