@@ -372,6 +372,59 @@ func (r *run) waitJetStream(timeout time.Duration) error {
 	}
 }
 
+// waitStreamLeaders waits until every stream answers its info with a
+// leader.
+func (r *run) waitStreamLeaders(timeout time.Duration) error {
+	nc, err := nats.Connect(r.natsHost, nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := streamsLed(js)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("streams without a leader after %s: %w", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// streamsLed returns nil when every stream answers its info, with a leader.
+func streamsLed(js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var all []string
+	for n := range names.Name() {
+		all = append(all, n)
+	}
+	if err := names.Err(); err != nil {
+		return err
+	}
+	for _, n := range all {
+		s, err := js.Stream(ctx, n)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", n, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", n, err)
+		}
+		if info.Cluster != nil && info.Cluster.Name != "" && info.Cluster.Leader == "" {
+			return fmt.Errorf("stream %s has no leader", n)
+		}
+	}
+	return nil
+}
+
 // streamLeader names the server leading stream.
 func (r *run) streamLeader(stream string) (string, error) {
 	nc, err := nats.Connect(r.natsHost)
@@ -430,6 +483,12 @@ func (r *run) killAndRestart(k killPlan) error {
 	}
 	if strings.HasPrefix(target, "nats-") {
 		if err := r.waitJetStream(60 * time.Second); err != nil {
+			return fmt.Errorf("restart %s after its kill: %w", target, err)
+		}
+		// The kill's outage lasts until every stream has a leader again:
+		// a cluster that lost its meta leader and stream leaders elects
+		// new ones (seconds) after the node is back.
+		if err := r.waitStreamLeaders(60 * time.Second); err != nil {
 			return fmt.Errorf("restart %s after its kill: %w", target, err)
 		}
 	}
