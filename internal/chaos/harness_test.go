@@ -38,6 +38,15 @@ var bins struct {
 	err              error
 }
 
+// TestMain removes the binaries the run built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		_ = os.RemoveAll(bins.dir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds bevygap (./cmd/bevygap) and nats-server (the version in
 // go.mod) into a temporary directory.
 func binaries(t testing.TB) (bevygap, natsServer string) {
