@@ -108,7 +108,11 @@ func report(t *testing.T, sc scenario, tl tally) {
 	row("client errors by code", strings.Join(codes, ", "))
 	row("errors explained by the kill / by an Edgegap fault / unexplained", fmt.Sprintf("%d / %d / %d", tl.ExplainedByKill, tl.ExplainedByFault, len(tl.Unexplained)))
 	row("requests in flight at the kill that failed", tl.FailedInFlight)
-	row("seating resumed after the kill", tl.SeatingResumed.Round(10*time.Millisecond))
+	resumed := "no request started after the kill got a seat"
+	if tl.SeatingResumed > 0 {
+		resumed = tl.SeatingResumed.Round(10 * time.Millisecond).String()
+	}
+	row("seating resumed after the kill", resumed)
 	row("sessions / deployments created", fmt.Sprintf("%d / %d", tl.SessionsCreated, tl.DeploymentsMade))
 	row("**leaked sessions / deployments**", fmt.Sprintf("**%d / %d**", tl.LeakedSessions, tl.LeakedDeployments))
 	row("**lost deletes**", fmt.Sprintf("**%d**", tl.LostDeletes))
