@@ -5,6 +5,7 @@ package chaos
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -59,6 +60,20 @@ func TestNATSNodeKill(t *testing.T) {
 	}
 }
 
+var (
+	reAddr = regexp.MustCompile(`127\.0\.0\.\d+:\d+`)
+	reID   = regexp.MustCompile(`\b[0-9a-f]{12}(-S|_[0-9a-f]{12})?\b`)
+	reNum  = regexp.MustCompile(`\b\d{6,}\b`)
+)
+
+// genericMessage replaces the ids, loopback addresses and long numbers of a
+// client error message with placeholders.
+func genericMessage(m string) string {
+	m = reAddr.ReplaceAllString(m, "<addr>")
+	m = reID.ReplaceAllString(m, "<id>")
+	return reNum.ReplaceAllString(m, "<n>")
+}
+
 // report appends the run's figures to $CHAOS_REPORT (markdown), if set.
 func report(t *testing.T, sc scenario, tl tally) {
 	path := os.Getenv("CHAOS_REPORT")
@@ -93,14 +108,24 @@ func report(t *testing.T, sc scenario, tl tally) {
 	row("client errors by code", strings.Join(codes, ", "))
 	row("errors explained by the kill / by an Edgegap fault / unexplained", fmt.Sprintf("%d / %d / %d", tl.ExplainedByKill, tl.ExplainedByFault, len(tl.Unexplained)))
 	row("requests in flight at the kill that failed", tl.FailedInFlight)
-	row("seating resumed after the kill", tl.SeatingResumed.Round(10*time.Millisecond))
+	resumed := "no request started after the kill got a seat"
+	if tl.SeatingResumed > 0 {
+		resumed = tl.SeatingResumed.Round(10 * time.Millisecond).String()
+	}
+	row("seating resumed after the kill", resumed)
 	row("sessions / deployments created", fmt.Sprintf("%d / %d", tl.SessionsCreated, tl.DeploymentsMade))
 	row("**leaked sessions / deployments**", fmt.Sprintf("**%d / %d**", tl.LeakedSessions, tl.LeakedDeployments))
 	row("**lost deletes**", fmt.Sprintf("**%d**", tl.LostDeletes))
 	row("last delete after the last player", tl.LastDeleteAfter.Round(100*time.Millisecond))
 	row("run time", tl.Elapsed.Round(time.Second))
-	msgs := make([]string, 0, len(tl.Messages))
+	// Messages differing only in ids, addresses and ports are counted
+	// together.
+	grouped := map[string]int{}
 	for m, n := range tl.Messages {
+		grouped[genericMessage(m)] += n
+	}
+	msgs := make([]string, 0, len(grouped))
+	for m, n := range grouped {
 		msgs = append(msgs, fmt.Sprintf("%d × `%s`", n, m))
 	}
 	sort.Strings(msgs)

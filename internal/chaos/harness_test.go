@@ -38,6 +38,15 @@ var bins struct {
 	err              error
 }
 
+// TestMain removes the binaries the run built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		_ = os.RemoveAll(bins.dir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds bevygap (./cmd/bevygap) and nats-server (the version in
 // go.mod) into a temporary directory.
 func binaries(t testing.TB) (bevygap, natsServer string) {
@@ -106,18 +115,19 @@ type proc struct {
 	kills int
 }
 
-func (p *proc) start(t testing.TB) {
-	t.Helper()
+// start starts the process. It may run off the test goroutine (a kill's
+// restart): it reports failures, it does not end the test.
+func (p *proc) start() error {
 	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
-		t.Fatalf("start %s: %v", p.name, err)
+		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	done := make(chan struct{})
 	go func() { // owned by p: ends when the process exits
@@ -128,6 +138,7 @@ func (p *proc) start(t testing.TB) {
 	p.mu.Lock()
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
+	return nil
 }
 
 // signal sends sig and waits for the process to exit.
@@ -169,8 +180,7 @@ func (p *proc) running() bool {
 }
 
 // waitLog waits for a new line containing want in the log past offset.
-func (p *proc) waitLog(t testing.TB, offset int64, want string, timeout time.Duration) {
-	t.Helper()
+func (p *proc) waitLog(offset int64, want string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if f, err := os.Open(p.log); err == nil {
@@ -180,7 +190,7 @@ func (p *proc) waitLog(t testing.TB, offset int64, want string, timeout time.Dur
 			for sc.Scan() {
 				if strings.Contains(sc.Text(), want) {
 					_ = f.Close()
-					return
+					return nil
 				}
 			}
 			_ = f.Close()
@@ -190,7 +200,7 @@ func (p *proc) waitLog(t testing.TB, offset int64, want string, timeout time.Dur
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: no %q in its log within %s (running=%v):\n%s", p.name, want, timeout, p.running(), tail(p.log, 30))
+	return fmt.Errorf("%s: no %q in its log within %s (running=%v):\n%s", p.name, want, timeout, p.running(), tail(p.log, 30))
 }
 
 func logSize(path string) int64 {
@@ -208,17 +218,16 @@ func tail(path string, n int) string {
 }
 
 // waitTCP waits until addr accepts connections.
-func waitTCP(t testing.TB, addr string, timeout time.Duration) {
-	t.Helper()
+func waitTCP(addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			_ = c.Close()
-			return
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s not accepting connections within %s", addr, timeout)
+	return fmt.Errorf("%s not accepting connections within %s", addr, timeout)
 }
 
 // baseEnv is what every process gets of ours: PATH and a private HOME and
@@ -239,6 +248,7 @@ type event struct {
 // player is one seat request's outcome.
 type player struct {
 	start, end time.Time
+	seated     time.Time // when the seat was granted
 	seat       bool
 	sessionID  string
 	connected  bool
@@ -422,11 +432,15 @@ func onePlayer(ctx context.Context, o playerOpts, hc *http.Client, i int) player
 		}
 		return p
 	}
-	p.seat, p.sessionID = true, res.SessionID
+	p.seat, p.sessionID, p.seated = true, res.SessionID, p.end
 	if o.ConnectEvery > 0 && i%o.ConnectEvery == 0 {
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 		defer ccancel()
 		conn, err := simserver.ConnectBase64(cctx, res.Seat.Token, simserver.ConnectOptions{})
+		// The request lasts until the player is connected (or gave up): a
+		// connect that fails because a process was killed meanwhile is
+		// explained by that kill.
+		p.end = time.Now()
 		if err != nil {
 			p.kind, p.msg = "connect", err.Error()
 			return p

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bevygap/bevygap/internal/app"
+	"github.com/bevygap/bevygap/internal/matchmaker"
 	"github.com/bevygap/bevygap/pkg/edgegap"
 	"github.com/bevygap/bevygap/pkg/edgegapsim"
 	"github.com/bevygap/bevygap/pkg/state"
@@ -160,7 +161,9 @@ func runScenario(t *testing.T, sc scenario) tally {
 		r.add("mm2", bevygap, []string{"serve", "--matchmaker"}, env)
 	}
 	for _, name := range r.order() {
-		r.startAndWait(name)
+		if err := r.startAndWait(name); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.sim.setFaults(t, sc.Faults)
 	start := time.Now()
@@ -172,6 +175,7 @@ func runScenario(t *testing.T, sc scenario) tally {
 		triggers[i] = make(chan struct{})
 	}
 	var fired sync.Map
+	killErrs := make(chan error, len(sc.Kills))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	killCtx, killCancel := context.WithCancel(ctx)
@@ -183,7 +187,7 @@ func runScenario(t *testing.T, sc scenario) tally {
 			case <-killCtx.Done():
 				return
 			}
-			r.killAndRestart(k)
+			killErrs <- r.killAndRestart(k)
 		})
 	}
 	// The monitor notes when the simulator last deleted a session or
@@ -221,6 +225,12 @@ func runScenario(t *testing.T, sc scenario) tally {
 	})
 	killCancel() // a kill not triggered yet never will be
 	kills.Wait()
+	close(killErrs)
+	for err := range killErrs { // reported here, on the test goroutine
+		if err != nil {
+			t.Error(err)
+		}
+	}
 	lastPlayer := time.Time{}
 	for _, p := range players {
 		if p.end.After(lastPlayer) {
@@ -282,19 +292,24 @@ func (r *run) order() []string {
 	return out
 }
 
-func (r *run) startAndWait(name string) {
+// startAndWait starts a process and waits until it serves. It runs on the
+// test goroutine and on a kill's (a restart): it reports, never ends the test.
+func (r *run) startAndWait(name string) error {
 	p := r.procs[name]
 	off := logSize(p.log)
 	if strings.HasPrefix(name, "nats-") {
 		if !p.running() {
-			p.start(r.t)
+			if err := p.start(); err != nil {
+				return err
+			}
 		}
 		// Its client port (-p) is the first argument pair's value.
-		waitTCP(r.t, "127.0.0.1:"+p.args[3], 20*time.Second)
-		return
+		return waitTCP("127.0.0.1:"+p.args[3], 20*time.Second)
 	}
-	p.start(r.t)
-	p.waitLog(r.t, off, "bevygap serving", 60*time.Second)
+	if err := p.start(); err != nil {
+		return err
+	}
+	return p.waitLog(off, "bevygap serving", 60*time.Second)
 }
 
 // startNATS starts n nats-server processes (a cluster when n > 1) with
@@ -315,26 +330,32 @@ func (r *run) startNATS(bin string, n int) {
 		}
 		p := r.add(name, bin, args, baseEnv(r.dir))
 		r.natsOf[name] = p
-		p.start(r.t)
+		if err := p.start(); err != nil {
+			r.t.Fatal(err)
+		}
 	}
 	r.natsHost = strings.Join(urls, ",")
 	for _, u := range urls {
-		waitTCP(r.t, strings.TrimPrefix(u, "nats://"), 20*time.Second)
+		if err := waitTCP(strings.TrimPrefix(u, "nats://"), 20*time.Second); err != nil {
+			r.t.Fatal(err)
+		}
 	}
-	r.waitJetStream(60 * time.Second)
+	if err := r.waitJetStream(60 * time.Second); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // waitJetStream waits until JetStream answers (a cluster has elected its
 // meta leader).
-func (r *run) waitJetStream(timeout time.Duration) {
+func (r *run) waitJetStream(timeout time.Duration) error {
 	nc, err := nats.Connect(r.natsHost, nats.MaxReconnects(-1))
 	if err != nil {
-		r.t.Fatal(err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		r.t.Fatal(err)
+		return err
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -342,66 +363,139 @@ func (r *run) waitJetStream(timeout time.Duration) {
 		_, err := js.AccountInfo(ctx)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("JetStream not ready after %s: %v", timeout, err)
+			return fmt.Errorf("JetStream not ready after %s: %w", timeout, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
-// streamLeader names the server leading stream.
-func (r *run) streamLeader(stream string) string {
-	nc, err := nats.Connect(r.natsHost)
+// waitStreamLeaders waits until every stream answers its info with a
+// leader.
+func (r *run) waitStreamLeaders(timeout time.Duration) error {
+	nc, err := nats.Connect(r.natsHost, nats.MaxReconnects(-1))
 	if err != nil {
-		r.t.Fatal(err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		r.t.Fatal(err)
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := streamsLed(js)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("streams without a leader after %s: %w", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// streamsLed returns nil when every stream answers its info, with a leader.
+func streamsLed(js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var all []string
+	for n := range names.Name() {
+		all = append(all, n)
+	}
+	if err := names.Err(); err != nil {
+		return err
+	}
+	for _, n := range all {
+		s, err := js.Stream(ctx, n)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", n, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", n, err)
+		}
+		if info.Cluster != nil && info.Cluster.Name != "" && info.Cluster.Leader == "" {
+			return fmt.Errorf("stream %s has no leader", n)
+		}
+	}
+	return nil
+}
+
+// streamLeader names the server leading stream.
+func (r *run) streamLeader(stream string) (string, error) {
+	nc, err := nats.Connect(r.natsHost)
+	if err != nil {
+		return "", err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		r.t.Fatalf("stream %s: %v", stream, err)
+		return "", fmt.Errorf("stream %s: %w", stream, err)
 	}
 	info, err := s.Info(ctx)
-	if err != nil || info.Cluster == nil || info.Cluster.Leader == "" {
-		r.t.Fatalf("stream %s has no leader: %v", stream, err)
+	if err != nil {
+		return "", fmt.Errorf("stream %s: %w", stream, err)
 	}
-	return info.Cluster.Leader
+	if info.Cluster == nil || info.Cluster.Leader == "" {
+		return "", fmt.Errorf("stream %s has no leader", stream)
+	}
+	return info.Cluster.Leader, nil
 }
 
-func (r *run) killAndRestart(k killPlan) {
+// killAndRestart SIGKILLs the target and restarts it after k.Down. It runs
+// on its own goroutine: failures are returned to the test goroutine, never
+// reported with t.Fatal here. The kill is recorded as soon as it happened; a
+// target that did not come back has a zero Back (down until the end).
+func (r *run) killAndRestart(k killPlan) error {
 	target := k.Target
 	if target == "nats-leader" {
-		target = r.streamLeader("KV_" + r.names.Bucket(state.BucketDeployments))
+		var err error
+		if target, err = r.streamLeader("KV_" + r.names.Bucket(state.BucketDeployments)); err != nil {
+			return fmt.Errorf("kill %s: %w", k.Target, err)
+		}
+	}
+	if target == "nats" {
+		target = "nats-1"
 	}
 	p := r.procs[target]
 	if p == nil {
-		if target == "nats" {
-			p = r.procs["nats-1"]
-			target = "nats-1"
-		}
-		if p == nil {
-			r.t.Errorf("kill: no process %q", k.Target)
-			return
-		}
+		return fmt.Errorf("kill: no process %q", k.Target)
 	}
 	ev := event{What: "SIGKILL", Target: target, At: time.Now()}
 	p.kill()
-	time.Sleep(k.Down)
-	r.startAndWait(target)
-	if strings.HasPrefix(target, "nats-") {
-		r.waitJetStream(60 * time.Second)
-	}
-	ev.Back = time.Now()
 	r.mu.Lock()
 	r.events = append(r.events, ev)
+	i := len(r.events) - 1
 	r.mu.Unlock()
+	time.Sleep(k.Down)
+	if err := r.startAndWait(target); err != nil {
+		return fmt.Errorf("restart %s after its kill: %w", target, err)
+	}
+	if strings.HasPrefix(target, "nats-") {
+		if err := r.waitJetStream(60 * time.Second); err != nil {
+			return fmt.Errorf("restart %s after its kill: %w", target, err)
+		}
+		// The kill's outage lasts until every stream has a leader again:
+		// a cluster that lost its meta leader and stream leaders elects
+		// new ones (seconds) after the node is back.
+		if err := r.waitStreamLeaders(60 * time.Second); err != nil {
+			return fmt.Errorf("restart %s after its kill: %w", target, err)
+		}
+	}
+	r.mu.Lock()
+	r.events[i].Back = time.Now()
+	r.mu.Unlock()
+	return nil
 }
 
 // drain waits until the simulator has no live session or deployment, at
@@ -429,13 +523,20 @@ func (r *run) tally(players []player, lastPlayer, zeroAt time.Time) tally {
 	events := append([]event(nil), r.events...)
 	r.mu.Unlock()
 	for _, e := range events {
-		tl.Kills = append(tl.Kills, fmt.Sprintf("%s %s (back after %s)", e.What, e.Target, e.Back.Sub(e.At).Round(100*time.Millisecond)))
+		back := "never back"
+		if !e.Back.IsZero() {
+			back = "back after " + e.Back.Sub(e.At).Round(100*time.Millisecond).String()
+		}
+		tl.Kills = append(tl.Kills, fmt.Sprintf("%s %s (%s)", e.What, e.Target, back))
 	}
-	known := map[string]bool{}
+	known := map[string]bool{} // session ids and deployment intent ids a player was handed
 	for _, p := range players {
 		if p.seat {
 			tl.Seats++
 			known[p.sessionID] = true
+			if r.sc.Allocator == "deployments" {
+				known[state.DeploymentOfSeat(p.sessionID)] = true
+			}
 			if p.connected {
 				tl.Connected++
 			}
@@ -464,7 +565,7 @@ func (r *run) tally(players []player, lastPlayer, zeroAt time.Time) tally {
 		e := events[0]
 		for _, p := range players {
 			if p.seat && p.start.After(e.At) {
-				if d := p.end.Sub(e.At); tl.SeatingResumed == 0 || d < tl.SeatingResumed {
+				if d := p.seated.Sub(e.At); tl.SeatingResumed == 0 || d < tl.SeatingResumed {
 					tl.SeatingResumed = d
 				}
 			}
@@ -488,19 +589,29 @@ func (r *run) tally(players []player, lastPlayer, zeroAt time.Time) tally {
 	if err != nil {
 		r.t.Errorf("list deployments: %v", err)
 	}
+	hosting := map[string]bool{} // deployments a live session keeps alive
 	for _, s := range sessions {
+		hosting[s.DeploymentRequestID] = true
 		if known[s.ID] {
 			tl.LostDeletes++
 		} else {
 			tl.LeakedSessions++
 		}
+		r.t.Logf("alive after the drain: session %s (%s, handed to a player: %v, deployment %s, status %s)", s.ID, s.CustomID, known[s.ID], s.DeploymentRequestID, s.Status)
 	}
 	for _, d := range deps {
-		if known[d.RequestID] {
+		if r.sc.Allocator == "sessions" && hosting[d.RequestID] {
+			// Edgegap's own deployment, stopped once its sessions are
+			// gone: the live session on it is what the tally counts.
+			r.t.Logf("alive after the drain: deployment %s, hosting a live session", d.RequestID)
+			continue
+		}
+		if known[intentTag(d.Tags)] {
 			tl.LostDeletes++
 		} else {
 			tl.LeakedDeployments++
 		}
+		r.t.Logf("alive after the drain: deployment %s (intent %s, a player's seat: %v, started %s, ready %v)", d.RequestID, intentTag(d.Tags), known[intentTag(d.Tags)], d.StartTime, d.Ready)
 	}
 	if zeroAt.IsZero() {
 		r.t.Logf("the simulator still runs %d sessions and %d deployments after the drain", len(sessions), len(deps))
@@ -509,11 +620,21 @@ func (r *run) tally(players []player, lastPlayer, zeroAt time.Time) tally {
 	return tl
 }
 
+// intentTag is the fleet ledger id bevygap tagged a deployment with, or "".
+func intentTag(tags []string) string {
+	for _, t := range tags {
+		if id, ok := strings.CutPrefix(t, matchmaker.TagIntent); ok && id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
 // duringKill reports whether the request was in flight while a killed
 // process was down (from the kill until it served again).
 func duringKill(p player, events []event) bool {
 	for _, e := range events {
-		if !p.start.After(e.Back) && !p.end.Before(e.At) {
+		if (e.Back.IsZero() || !p.start.After(e.Back)) && !p.end.Before(e.At) {
 			return true
 		}
 	}

@@ -154,7 +154,7 @@ func (f *fleet) connected(ctx context.Context, seatID, clientID string, replay b
 func (f *fleet) disconnected(ctx context.Context, seatID string) {
 	d, err := f.ledger.Release(ctx, seatID)
 	if err != nil {
-		f.m.log.Error("releasing the seat of a disconnected client failed; the janitor will release it", "seat_id", seatID, "err", err)
+		f.m.log.Error("releasing the seat of a disconnected client failed; the fleet reconciler will release it", "seat_id", seatID, "err", err)
 		return
 	}
 	if d != nil {

@@ -137,6 +137,11 @@ func (f *fleet) hookURL(name string) string {
 	return u
 }
 
+// reasonOutcomeUnknown is the ledger reason of a deployment whose create
+// Edgegap did not confirm; the players waiting on it see it, so it names
+// Edgegap.
+const reasonOutcomeUnknown = "Edgegap did not confirm its create (outcome unknown)"
+
 // errReplace marks a failure after which a waiting player is placed once
 // more elsewhere (error webhook, ready timeout, deployment gone).
 type errReplace struct{ err error }
@@ -371,7 +376,7 @@ func (f *fleet) deploy(ctx context.Context, d *state.Deployment, clientIP string
 	case edgegap.IsOutcomeUnknown(err):
 		// It may exist: keep the intent record for the reconciler.
 		log.Warn("deployment outcome unknown; the reconciler will adopt or stop it", "err", err)
-		f.fail(wctx, d.ID, "", "create outcome unknown", state.DeploymentRequested)
+		f.fail(wctx, d.ID, "", reasonOutcomeUnknown, state.DeploymentRequested)
 		return protocol.Errorf(protocol.CodeUnavailable, "Edgegap did not confirm the deployment; try again")
 	default:
 		log.Warn("deployment refused", "err", err)

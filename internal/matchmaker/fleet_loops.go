@@ -173,6 +173,7 @@ func (f *fleet) reconcileLoop(ctx context.Context) error {
 		} else if len(r.Adopted)+len(r.Stopped)+len(r.Retired) > 0 {
 			f.m.log.Info("fleet reconciled", "listed", r.Listed, "adopted", r.Adopted, "stopped", r.Stopped, "retired", r.Retired)
 		}
+		f.releaseDisconnected(ctx)
 		wait := f.cfg.ReconcileInterval/2 + rand.N(f.cfg.ReconcileInterval/2+1)
 		select {
 		case <-ctx.Done():
@@ -180,6 +181,42 @@ func (f *fleet) reconcileLoop(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// releaseDisconnected releases the connected seats whose client has left
+// (active_connections no longer holds the seat) though no release was
+// recorded: the disconnect arrived while the ledger could not be written
+// (NATS down or its stream without a leader) and the watch moved past it.
+// Without this the seat stays connected forever and its deployment is never
+// emptied nor stopped. A seat connected for less than the reconcile grace
+// is left alone (a read served by a lagging replica may not show its entry
+// yet). It returns how many it released.
+func (f *fleet) releaseDisconnected(ctx context.Context) int {
+	now := f.m.cfg.Now()
+	n := 0
+	for _, d := range f.view.snapshot() {
+		if d.App != f.m.cfg.AppName || d.Version != f.m.cfg.AppVersion {
+			continue
+		}
+		for id, s := range d.Seats {
+			if s.State != state.SeatConnected || now.Sub(s.Since) < f.cfg.ReconcileGrace {
+				continue
+			}
+			if _, err := f.m.cfg.Store.ActiveClient(ctx, id); !errors.Is(err, state.ErrNotFound) {
+				continue // still connected, or NATS failing: the next round looks again
+			}
+			nd, err := f.ledger.Release(ctx, id)
+			if err != nil {
+				continue
+			}
+			if nd != nil {
+				f.view.apply(nd)
+			}
+			n++
+			f.m.log.Warn("client gone without its seat released; released now", "seat_id", id)
+		}
+	}
+	return n
 }
 
 // reconcile compares Edgegap's list of this scope's deployments with the

@@ -490,3 +490,81 @@ func TestFleetReadyTimeoutReplaces(t *testing.T) {
 		return nil
 	})
 }
+
+// A disconnect whose seat release could not be recorded (the chaos suite's
+// NATS kill: the watch delivered the delete while the ledger was
+// unavailable) leaves the ledger saying "connected" with no
+// active_connections entry. The fleet reconciler releases such a seat, so
+// the deployment empties and is stopped; before, it ran forever.
+func TestFleetReleasesAConnectedSeatWhoseClientLeftUnrecorded(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	s.start(s.fleetConfig(true))
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if lastKind(fb) != protocol.KindReady {
+		t.Fatalf("feedback %v", fb)
+	}
+	seatID := fb[1].SessionID
+	ctx := context.Background()
+	cid, err := s.store.ClientForSession(ctx, seatID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The ledger says connected; active_connections has no entry: the
+	// client came and left, and its release was lost.
+	led := s.ledger()
+	if _, err := led.SetSeat(ctx, seatID, cid, state.SeatConnected); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if n := s.sim.Stats().LiveDeployments; n != 0 {
+			return fmt.Errorf("%d live deployments", n)
+		}
+		d, err := led.Get(ctx, state.DeploymentOfSeat(seatID))
+		if err != nil {
+			return err
+		}
+		if d.State != state.DeploymentGone || len(d.Seats) != 0 {
+			return fmt.Errorf("record %s, seats %v", d.State, d.Seats)
+		}
+		return nil
+	})
+}
+
+// A connected seat whose client is still there (its active_connections
+// entry exists) is never released by the reconciler.
+func TestFleetKeepsAConnectedSeat(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	s.start(s.fleetConfig(true))
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if lastKind(fb) != protocol.KindReady {
+		t.Fatalf("feedback %v", fb)
+	}
+	seatID := fb[1].SessionID
+	ctx := context.Background()
+	cid, err := s.store.ClientForSession(ctx, seatID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.PutActive(ctx, seatID, cid); err != nil {
+		t.Fatal(err)
+	}
+	led := s.ledger()
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		d, err := led.Get(ctx, state.DeploymentOfSeat(seatID))
+		if err != nil {
+			return err
+		}
+		if d.Seats[seatID].State != state.SeatConnected {
+			return fmt.Errorf("seat %+v", d.Seats[seatID])
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // several reconcile rounds (300 ms) past the grace (100 ms)
+	d, err := led.Get(ctx, state.DeploymentOfSeat(seatID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Seats[seatID].State != state.SeatConnected || s.sim.Stats().LiveDeployments != 1 {
+		t.Fatalf("connected seat %+v, %d live deployments; want it kept and its deployment running", d.Seats[seatID], s.sim.Stats().LiveDeployments)
+	}
+}

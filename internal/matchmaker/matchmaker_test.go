@@ -658,3 +658,24 @@ func TestCreateBurstQueues(t *testing.T) {
 		t.Fatalf("%d of %d seated", seats, n)
 	}
 }
+
+// The seat cannot be recorded (the session map's stream is unavailable, as
+// while a NATS node or stream leader is lost): the player gets 503, try
+// again, as after any other state failure; not a 500 with NATS's error.
+func TestSeatRecordFailureIsUnavailable(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	s.digest()
+	s.start(s.config())
+	ctx := context.Background()
+	if err := s.store.JS.DeleteStream(ctx, "KV_"+state.Names{}.Bucket(state.BucketSessionsLY2EG)); err != nil {
+		t.Fatal(err)
+	}
+	fb := s.request(`{"client_ip":"81.128.157.100"}`)
+	e := fb[len(fb)-1]
+	if e.Kind != protocol.KindError || e.Code != protocol.CodeUnavailable || !strings.Contains(e.Message, "recording the seat") {
+		t.Fatalf("feedback %v; want 503 naming the seat's record", fb)
+	}
+	if strings.Contains(e.Message, "sessions_ly2eg") {
+		t.Errorf("message %q exposes a bucket name", e.Message)
+	}
+}

@@ -259,7 +259,13 @@ func (m *Matchmaker) handOut(ctx context.Context, id string, addr netip.AddrPort
 		return nil, protocol.Errorf(protocol.CodeInternal, "minting the connect token: %v", err)
 	}
 	if err := m.cfg.Store.PutSeat(ctx, clientID, id); err != nil {
-		return nil, protocol.Errorf(protocol.CodeInternal, "recording the seat: %v", err)
+		// NATS unavailable (a node or its stream leader lost): the player
+		// may try again, as after any other state failure.
+		if ctx.Err() != nil {
+			return nil, interrupted(ctx)
+		}
+		m.log.Error("recording the seat failed", "id", id, "err", err)
+		return nil, protocol.Errorf(protocol.CodeUnavailable, "matchmaker state unavailable while recording the seat")
 	}
 	if err := handed(); err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "recording the seat: %v", err)

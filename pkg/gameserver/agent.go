@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -92,6 +93,14 @@ type Agent struct {
 	context *edgegap.DeploymentContext
 	seats   map[uint64]*seat
 	gone    []uint64 // disconnected client ids, oldest first
+	// pending are the sessions whose disconnect could not be recorded (NATS
+	// down, the caller's deadline): the retrier deletes their
+	// active_connections entries once NATS answers again, or the session
+	// would look connected (and stay billed) forever.
+	pending     map[string]struct{}
+	retryCancel context.CancelFunc // nil while no retrier runs
+	retryDone   chan struct{}
+	closed      bool
 }
 
 // seat is what the agent remembers of a client id it connected.
@@ -111,7 +120,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	a := &Agent{
 		store: cfg.Store, nc: cfg.NC, env: cfg.Env, eg: cfg.Edgegap, digest: cfg.CertDigest,
 		attempts: cfg.ContextAttempts, backoff: cfg.ContextBackoff, maxMem: cfg.MaxRemembered,
-		log: cfg.Logger, seats: make(map[uint64]*seat),
+		log: cfg.Logger, seats: make(map[uint64]*seat), pending: make(map[string]struct{}),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -145,9 +154,29 @@ func (a *Agent) Context() *edgegap.DeploymentContext {
 	return a.context
 }
 
-// Close releases the agent's own HTTP connections. The agent must not be
-// started again afterwards; the connect and disconnect methods keep working.
+// Close stops retrying the disconnects not recorded yet (logging them) and
+// releases the agent's own HTTP connections. The agent must not be started
+// again afterwards; the connect and disconnect methods keep working, but a
+// disconnect that fails after Close is not retried.
 func (a *Agent) Close() {
+	a.mu.Lock()
+	a.closed = true
+	cancel, done := a.retryCancel, a.retryDone
+	a.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	a.mu.Lock()
+	lost := make([]string, 0, len(a.pending))
+	for s := range a.pending {
+		lost = append(lost, s)
+	}
+	a.mu.Unlock()
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		a.log.Warn("agent closed with disconnects not recorded: these sessions still look connected", "sessions", lost)
+	}
 	if a.ownEG {
 		a.eg.CloseIdleConnections()
 	}
@@ -376,10 +405,77 @@ func (a *Agent) ClientDisconnected(ctx context.Context, clientID uint64) error {
 		a.mu.Unlock()
 	}
 	if err := a.store.DeleteActive(ctx, session); err != nil {
+		if a.retryLater(session) {
+			return fmt.Errorf("client %d: record disconnect (retrying in the background until it is recorded or the agent closes): %w", clientID, err)
+		}
 		return fmt.Errorf("client %d: record disconnect: %w", clientID, err)
 	}
 	a.log.InfoContext(ctx, "client disconnected", "client_id", clientID, "session_id", session)
 	return nil
+}
+
+// retryLater remembers a disconnect that could not be recorded and starts
+// the retrier if none runs; false once the agent is closed.
+func (a *Agent) retryLater(session string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.pending[session] = struct{}{}
+	if a.retryCancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		a.retryCancel, a.retryDone = cancel, done
+		go a.retryDisconnects(ctx, done) // owner: the agent; Close cancels it and waits
+	}
+	return true
+}
+
+// retryDisconnects deletes the pending sessions' active_connections entries
+// with backoff (ContextBackoff, doubling up to 8 s) until none is left or
+// ctx ends.
+func (a *Agent) retryDisconnects(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	wait := a.backoff
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		sessions := make([]string, 0, len(a.pending))
+		for s := range a.pending {
+			sessions = append(sessions, s)
+		}
+		a.mu.Unlock()
+		for _, s := range sessions {
+			cctx, cancel := context.WithTimeout(ctx, flushTimeout)
+			err := a.store.DeleteActive(cctx, s)
+			cancel()
+			if err != nil {
+				a.log.WarnContext(ctx, "recording a disconnect failed again; retrying", "session_id", s, "wait", wait, "err", err)
+				continue
+			}
+			a.mu.Lock()
+			delete(a.pending, s)
+			a.mu.Unlock()
+			a.log.InfoContext(ctx, "client disconnected (recorded on retry)", "session_id", s)
+		}
+		a.mu.Lock()
+		if len(a.pending) == 0 {
+			cancel := a.retryCancel
+			a.retryCancel, a.retryDone = nil, nil
+			a.mu.Unlock()
+			cancel()
+			return
+		}
+		a.mu.Unlock()
+		wait = min(wait*2, maxContextBackoff)
+	}
 }
 
 // forgetLocked drops the oldest disconnected client ids beyond maxMem.

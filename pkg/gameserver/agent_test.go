@@ -2,6 +2,7 @@ package gameserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -251,5 +252,46 @@ func TestAgentForgetsOldestDisconnected(t *testing.T) {
 	}
 	if err := a.Authorize(ctx, 3); !errors.Is(err, ErrSeatUsed) {
 		t.Errorf("newest seat: %v", err)
+	}
+}
+
+// A disconnect that could not be recorded (NATS down or slow past the
+// caller's deadline: the chaos suite's NATS kill) is retried in the
+// background: else the session's active_connections entry stays, the
+// matchmaker and the reconciler see the session connected, and it is never
+// deleted (a paid session nobody uses).
+func TestAgentRetriesADisconnectItCouldNotRecord(t *testing.T) {
+	st, nc := newStore(t)
+	a, err := NewAgent(AgentConfig{Store: st, NC: nc, ContextBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	ctx := t.Context()
+	if err := st.PutSeat(ctx, 42, "sess-42"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ClientConnected(ctx, 42); err != nil {
+		t.Fatal(err)
+	}
+	dead, cancel := context.WithCancel(ctx)
+	cancel() // the caller's deadline passed while NATS was away
+	if err := a.ClientDisconnected(dead, 42); err == nil {
+		t.Fatal("ClientDisconnected with a dead context = nil, want the recording error")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := st.ActiveClient(ctx, "sess-42")
+		if errors.Is(err, state.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("active_connections[sess-42] still there 10s after the failed disconnect (err %v): the session looks connected forever", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The seat stays used.
+	if err := a.ClientConnected(ctx, 42); !errors.Is(err, ErrSeatUsed) {
+		t.Errorf("reconnect after the retried disconnect = %v, want ErrSeatUsed", err)
 	}
 }
