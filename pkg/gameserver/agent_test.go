@@ -261,7 +261,7 @@ func TestAgentForgetsOldestDisconnected(t *testing.T) {
 // matchmaker and the reconciler see the session connected, and it is never
 // deleted (a paid session nobody uses).
 func TestAgentRetriesADisconnectItCouldNotRecord(t *testing.T) {
-	st, nc := newStore(t)
+	st, nc := simtest.Store(t)
 	a, err := NewAgent(AgentConfig{Store: st, NC: nc, ContextBackoff: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
