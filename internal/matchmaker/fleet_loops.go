@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/bevygap/bevygap/pkg/edgegap"
@@ -75,6 +76,13 @@ func (f *fleet) tend(ctx context.Context, d *state.Deployment, now time.Time) {
 		}
 		age := now.Sub(s.Since)
 		if (!s.Waiting && age >= f.m.cfg.UnclaimedTTL) || age >= f.orphanSeatAge() {
+			// A connect whose record failed (the ledger unavailable when
+			// active_connections said so) must not cost a playing client
+			// its seat: the game server's entry is the truth.
+			if cid, err := f.m.cfg.Store.ActiveClient(ctx, id); err == nil {
+				f.connected(ctx, id, strconv.FormatUint(cid, 10), true)
+				continue
+			}
 			f.release(id, errors.New("unclaimed"))
 			f.m.metrics.reaped.Inc()
 		}

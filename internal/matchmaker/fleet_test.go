@@ -568,3 +568,55 @@ func TestFleetKeepsAConnectedSeat(t *testing.T) {
 		t.Fatalf("connected seat %+v, %d live deployments; want it kept and its deployment running", d.Seats[seatID], s.sim.Stats().LiveDeployments)
 	}
 }
+
+// A connect the matchmaker failed to record (the ledger was unavailable
+// when active_connections got the entry) leaves the seat reserved: past
+// unclaimed-ttl the janitor finds the game server's entry and marks the
+// seat connected instead of releasing a playing client's seat.
+func TestFleetJanitorKeepsASeatWhoseConnectWasNotRecorded(t *testing.T) {
+	s := newStack(t, edgegapsim.Config{})
+	cfg := s.fleetConfig(true)
+	cfg.UnclaimedTTL, cfg.Heartbeat = 600*time.Millisecond, 100*time.Millisecond
+	s.start(cfg)
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if lastKind(fb) != protocol.KindReady {
+		t.Fatalf("feedback %v", fb)
+	}
+	seatID := fb[1].SessionID
+	ctx := context.Background()
+	// The game server's entry is recorded, then the seat is put back to
+	// reserved (and old), as a failed ledger update would have left it.
+	if err := s.store.PutActive(ctx, seatID, 7); err != nil {
+		t.Fatal(err)
+	}
+	led := s.ledger()
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		d, err := led.Get(ctx, state.DeploymentOfSeat(seatID))
+		if err != nil || d.Seats[seatID].State != state.SeatConnected {
+			return fmt.Errorf("seat not connected yet: %v", err)
+		}
+		return nil
+	})
+	if _, err := led.Update(ctx, state.DeploymentOfSeat(seatID), func(d *state.Deployment) error {
+		st := d.Seats[seatID]
+		st.State, st.Since = state.SeatReserved, time.Now().Add(-time.Hour)
+		d.Seats[seatID] = st
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		d, err := led.Get(ctx, state.DeploymentOfSeat(seatID))
+		if err != nil {
+			return err
+		}
+		st, ok := d.Seats[seatID]
+		if !ok {
+			return errors.New("the janitor released a playing client's seat")
+		}
+		if st.State != state.SeatConnected {
+			return fmt.Errorf("seat %s", st.State)
+		}
+		return nil
+	})
+}
