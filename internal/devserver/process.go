@@ -70,11 +70,14 @@ func (p *process) stop() {
 		default:
 		}
 		terminate(p.cmd)
-		t := time.NewTimer(p.grace)
-		defer t.Stop()
-		select {
-		case <-p.done:
-		case <-t.C:
+		// The shell may exit on SIGTERM while what it started ignores it:
+		// what counts is the whole process group, which gets SIGKILL once
+		// the grace is over unless it is gone by then.
+		deadline := time.Now().Add(p.grace)
+		for groupAlive(p.cmd) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if groupAlive(p.cmd) {
 			kill(p.cmd)
 		}
 	})
