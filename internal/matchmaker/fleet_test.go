@@ -76,6 +76,22 @@ func lastKind(fb []protocol.Feedback) protocol.Kind {
 	return fb[len(fb)-1].Kind
 }
 
+// fleetSeat asks a running fleet matchmaker for one seat and returns its
+// seat id and the client id recorded for it (sessions_eg2ly).
+func (s *stack) fleetSeat() (string, uint64) {
+	s.t.Helper()
+	fb := s.request(`{"client_ip":"1.2.3.4"}`)
+	if lastKind(fb) != protocol.KindReady {
+		s.t.Fatalf("feedback %v", fb)
+	}
+	seatID := fb[1].SessionID
+	cid, err := s.store.ClientForSession(context.Background(), seatID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return seatID, cid
+}
+
 // fleetSeats checks every ledger record against its capacity and returns
 // the number of live deployments and seats held.
 func (s *stack) fleetSeats(f *state.Fleet) (deployments, seats int) {
@@ -499,16 +515,8 @@ func TestFleetReadyTimeoutReplaces(t *testing.T) {
 func TestFleetReleasesAConnectedSeatWhoseClientLeftUnrecorded(t *testing.T) {
 	s := newStack(t, edgegapsim.Config{})
 	s.start(s.fleetConfig(true))
-	fb := s.request(`{"client_ip":"1.2.3.4"}`)
-	if lastKind(fb) != protocol.KindReady {
-		t.Fatalf("feedback %v", fb)
-	}
-	seatID := fb[1].SessionID
+	seatID, cid := s.fleetSeat()
 	ctx := context.Background()
-	cid, err := s.store.ClientForSession(ctx, seatID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The ledger says connected; active_connections has no entry: the
 	// client came and left, and its release was lost.
 	led := s.ledger()
@@ -535,16 +543,8 @@ func TestFleetReleasesAConnectedSeatWhoseClientLeftUnrecorded(t *testing.T) {
 func TestFleetKeepsAConnectedSeat(t *testing.T) {
 	s := newStack(t, edgegapsim.Config{})
 	s.start(s.fleetConfig(true))
-	fb := s.request(`{"client_ip":"1.2.3.4"}`)
-	if lastKind(fb) != protocol.KindReady {
-		t.Fatalf("feedback %v", fb)
-	}
-	seatID := fb[1].SessionID
+	seatID, cid := s.fleetSeat()
 	ctx := context.Background()
-	cid, err := s.store.ClientForSession(ctx, seatID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := s.store.PutActive(ctx, seatID, cid); err != nil {
 		t.Fatal(err)
 	}
