@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bevygap/bevygap/internal/cli/complete"
 	"github.com/bevygap/bevygap/internal/cli/factory"
 	"github.com/bevygap/bevygap/internal/iostreams"
 	"github.com/bevygap/bevygap/internal/output"
@@ -23,6 +24,13 @@ type Deps struct {
 	Format  func() output.Format
 	Confirm func(yes bool, question string) error
 	Edgegap func() (*edgegap.Client, error)
+	// Prepare loads the settings for dynamic completion (nil: none).
+	Prepare func(cmd *cobra.Command) error
+}
+
+// completeIDs completes deployment request ids from Edgegap.
+func (d *Deps) completeIDs(repeat bool) cobra.CompletionFunc {
+	return complete.Nth(repeat, complete.Func(d.Prepare, complete.DeploymentIDs(d.Edgegap)))
 }
 
 // DepsOf takes the commands' dependencies from the factory.
@@ -30,6 +38,7 @@ func DepsOf(f *factory.Factory) *Deps {
 	return &Deps{
 		IO: f.IOStreams, Now: f.Now, Format: func() output.Format { return f.Format }, Confirm: f.Confirm,
 		Edgegap: func() (*edgegap.Client, error) { return f.Edgegap(factory.EdgegapOptions{}) },
+		Prepare: f.PrepareCompletion,
 	}
 }
 

@@ -299,3 +299,20 @@ func TestPrune(t *testing.T) {
 func scrub(s string) string {
 	return clitest.Scrub(simTime.ReplaceAllString(s, "<started>"))
 }
+
+// `deployments get <TAB>` and `deployments stop <TAB>` (through cobra's
+// __complete) offer the request ids Edgegap lists, and no files.
+func TestCompletesDeploymentIDs(t *testing.T) {
+	e := setup(t)
+	id := e.deploy(matchmaker.TagBevygap)
+	for _, verb := range []string{"get", "stop"} {
+		r := e.Run(clitest.Opts{}, "__complete", "deployments", verb, "")
+		if !strings.Contains(r.Stdout, id+"\t") || !strings.HasSuffix(r.Stdout, ":4\n") {
+			t.Fatalf("deployments %s <TAB>: exit %d %q %q", verb, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	// get takes one id: nothing more once it is given.
+	if r := e.Run(clitest.Opts{}, "__complete", "deployments", "get", id, ""); strings.Contains(r.Stdout, id) {
+		t.Fatalf("deployments get %s <TAB> offers more: %q", id, r.Stdout)
+	}
+}

@@ -23,8 +23,9 @@ func NewCmdGet(d *Deps, runF func(context.Context, *GetOptions) error) *cobra.Co
 		Use: "get <request-id>",
 		Example: `  bevygap deployments get 1a2b3c4d5e6f
   bevygap deployments get 1a2b3c4d5e6f -o json --jq .public_ip`,
-		Short: "Show a deployment's full status",
-		Args:  cobra.ExactArgs(1),
+		Short:             "Show a deployment's full status",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: d.completeIDs(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ID = args[0]
 			if runF != nil {

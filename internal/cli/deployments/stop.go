@@ -47,7 +47,8 @@ ready yet: Edgegap stops it once it is) or already gone (unknown or already
 terminated, which is not an error). "-" reads the ids from standard input,
 separated by white space (e.g. from deployments ls -o json | jq -r
 '.[].request_id'). Asks for confirmation on a terminal; --yes otherwise.`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: d.completeIDs(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, err := stopIDs(args, d.IO.In)
 			if err != nil {
