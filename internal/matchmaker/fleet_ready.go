@@ -258,13 +258,20 @@ func (f *fleet) onWebhook(kind webhookKind, body []byte) {
 		f.m.log.Warn("ignoring malformed deployment webhook", "bytes", len(body), "err", err)
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), webhookTimeout)
+	defer cancel()
 	d, ok := f.view.byRequestID(st.RequestID, intentOf(st.Tags))
+	if !ok && st.RequestID != "" {
+		// The view may not have the record yet (the webhook overtook the
+		// watch): ask the ledger before giving the webhook up.
+		if rec, err := f.ledger.FindByRequestID(ctx, st.RequestID); err == nil {
+			d, ok = rec, true
+		}
+	}
 	if !ok {
 		f.m.log.Debug("deployment webhook for no record of this matchmaker", "request_id", st.RequestID)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), webhookTimeout)
-	defer cancel()
 	switch kind {
 	case hookReady:
 		f.markReady(ctx, d.ID, st)

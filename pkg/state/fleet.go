@@ -546,15 +546,6 @@ func (q *StopQueue) Consumer(ctx context.Context, maxDeliver int, ackWait time.D
 	return c, nil
 }
 
-// Pending reports how many stops wait in the queue.
-func (q *StopQueue) Pending(ctx context.Context) (uint64, error) {
-	s, err := q.js.Stream(ctx, q.names.Stream(StopStream))
-	if err != nil {
-		return 0, err
-	}
-	return s.CachedInfo().State.Msgs, nil
-}
-
 // Lease is a short, exclusive right held in the leases bucket.
 type Lease struct {
 	Holder string    `json:"holder,omitempty"`
